@@ -1,0 +1,8 @@
+//! tokenledger: usage metering and exact cost accounting for multi-provider AI.
+//!
+//! The path of an event through the code follows the folders: `routes::events` receives it,
+//! `ingest` decodes, normalizes, validates and prices it (with `pricing`), `store` writes it, and
+//! `routes::spend` reads it back. `ingest/mod.rs` tells that story in full.
+
+pub mod domain;
+pub mod pricing;

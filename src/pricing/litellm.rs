@@ -1,0 +1,1 @@
+//! LiteLLM price map import (filled in below).
