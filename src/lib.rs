@@ -4,5 +4,15 @@
 //! `ingest` decodes, normalizes, validates and prices it (with `pricing`), `store` writes it, and
 //! `routes::spend` reads it back. `ingest/mod.rs` tells that story in full.
 
+pub mod auth;
+pub mod config;
 pub mod domain;
+pub mod embedded_postgres;
+pub mod error;
+pub mod ingest;
+pub mod metrics;
 pub mod pricing;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,1 +1,115 @@
-fn main() {}
+//! The `tokenledger` command: parse the command line and hand over to the library.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokenledger::config::Config;
+use tokenledger::domain::Scope;
+use tokenledger::startup::Application;
+
+#[derive(Parser)]
+#[command(
+    name = "tokenledger",
+    version,
+    about = "Usage metering and exact cost accounting for multi-provider AI"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (configuration from the environment; see README).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print its secret (shown only this once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// ingest, read or admin
+        #[arg(long)]
+        scope: String,
+        /// Restrict an ingest or read key to one team.
+        #[arg(long)]
+        team: Option<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::from_env()?;
+    tokenledger::telemetry::init(config.json_logs);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve(config).await,
+            Command::Migrate => {
+                let app = Application::build(config).await?;
+                tracing::info!("migrations applied");
+                app.handle().stop(true).await;
+                app.run_until_stopped().await
+            }
+            Command::Keys {
+                command: KeysCommand::Create { name, scope, team },
+            } => {
+                let scope = Scope::parse(&scope).context("--scope must be ingest, read or admin")?;
+                let mut config = config;
+                config.listen = "127.0.0.1:0".parse()?;
+                let app = Application::build(config).await?;
+                let secret = tokenledger::startup::create_key(&app, &name, scope, team.as_deref()).await?;
+                println!("{secret}");
+                app.handle().stop(true).await;
+                app.run_until_stopped().await
+            }
+        }
+    })
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let handle_signals = config.handle_signals;
+    let app = Application::build(config).await?;
+    if handle_signals {
+        let handle = app.handle();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            handle.stop(true).await;
+        });
+    }
+    app.run_until_stopped().await
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

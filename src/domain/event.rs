@@ -102,7 +102,10 @@ pub struct EventError {
 
 impl EventError {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -113,7 +116,9 @@ mod tests {
     fn event() -> UsageEvent {
         UsageEvent {
             id: "req_1".into(),
-            timestamp: DateTime::parse_from_rfc3339("2026-11-24T10:15:02.123Z").unwrap().to_utc(),
+            timestamp: DateTime::parse_from_rfc3339("2026-11-24T10:15:02.123Z")
+                .unwrap()
+                .to_utc(),
             team: "search".into(),
             project: None,
             user: None,
@@ -121,7 +126,11 @@ mod tests {
             provider: "openai".into(),
             model: "gpt-4o".into(),
             service_tier: ServiceTier::Standard,
-            usage: Usage { input_tokens: 10, output_tokens: 5, ..Usage::default() },
+            usage: Usage {
+                input_tokens: 10,
+                output_tokens: 5,
+                ..Usage::default()
+            },
             reported_cost: None,
             reported_currency: "USD".into(),
         }

@@ -37,7 +37,9 @@ pub fn decimal_from_json(raw: &RawValue) -> Result<Option<Decimal>, AmountError>
 /// Parses a plain or scientific decimal literal exactly.
 pub fn parse_decimal(literal: &str) -> Result<Decimal, AmountError> {
     let valid_chars = !literal.is_empty()
-        && literal.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))
+        && literal
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))
         && literal.chars().any(|c| c.is_ascii_digit());
     if !valid_chars {
         return Err(AmountError::NotANumber(literal.to_owned()));
@@ -86,7 +88,10 @@ mod tests {
     #[test]
     fn numbers_are_read_exactly_as_written() {
         assert_eq!(decimal_from_json(&raw("0.1")).unwrap(), Some(Decimal::new(1, 1)));
-        assert_eq!(decimal_from_json(&raw("\"0.0123\"")).unwrap(), Some(Decimal::new(123, 4)));
+        assert_eq!(
+            decimal_from_json(&raw("\"0.0123\"")).unwrap(),
+            Some(Decimal::new(123, 4))
+        );
         assert_eq!(decimal_from_json(&raw("1e-5")).unwrap(), Some(Decimal::new(1, 5)));
         assert_eq!(
             decimal_from_json(&raw("0.00022500000000000002")).unwrap(),
@@ -110,6 +115,9 @@ mod tests {
 
     #[test]
     fn trailing_zeros_are_not_shown() {
-        assert_eq!(format_amount(Decimal::from_str_exact("1.500000000000").unwrap()), "1.5");
+        assert_eq!(
+            format_amount(Decimal::from_str_exact("1.500000000000").unwrap()),
+            "1.5"
+        );
     }
 }

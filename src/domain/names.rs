@@ -86,14 +86,23 @@ mod tests {
 
     #[test]
     fn provider_prefixes_are_stripped_and_case_folded() {
-        assert_eq!(normalize_model("bedrock", "Bedrock/Anthropic.Claude-3"), "anthropic.claude-3");
+        assert_eq!(
+            normalize_model("bedrock", "Bedrock/Anthropic.Claude-3"),
+            "anthropic.claude-3"
+        );
         assert_eq!(normalize_model("azure", "azure/gpt-4o"), "gpt-4o");
-        assert_eq!(normalize_model("together_ai", "together_ai/meta-llama/Llama-3"), "meta-llama/llama-3");
+        assert_eq!(
+            normalize_model("together_ai", "together_ai/meta-llama/Llama-3"),
+            "meta-llama/llama-3"
+        );
     }
 
     #[test]
     fn a_prefix_that_is_not_a_provider_is_kept() {
-        assert_eq!(normalize_model("fireworks", "accounts/fw/models/x"), "accounts/fw/models/x");
+        assert_eq!(
+            normalize_model("fireworks", "accounts/fw/models/x"),
+            "accounts/fw/models/x"
+        );
     }
 
     #[test]

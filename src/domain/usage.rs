@@ -26,8 +26,14 @@ pub struct Usage {
 /// Why a usage block is not valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UsageError {
-    #[error("cache_read_tokens ({cache_read}) + cache_write_tokens ({cache_write}) exceed input_tokens ({input})")]
-    CacheExceedsInput { cache_read: u64, cache_write: u64, input: u64 },
+    #[error(
+        "cache_read_tokens ({cache_read}) + cache_write_tokens ({cache_write}) exceed input_tokens ({input})"
+    )]
+    CacheExceedsInput {
+        cache_read: u64,
+        cache_write: u64,
+        input: u64,
+    },
     #[error("cache_write_1h_tokens ({write_1h}) exceed cache_write_tokens ({write})")]
     OneHourExceedsWrite { write_1h: u64, write: u64 },
     #[error("reasoning_tokens ({reasoning}) exceed output_tokens ({output})")]
@@ -87,26 +93,58 @@ mod tests {
 
     #[test]
     fn cache_tokens_beyond_input_are_rejected() {
-        let usage = Usage { input_tokens: 10, cache_read_tokens: 6, cache_write_tokens: 5, ..Usage::default() };
-        assert!(matches!(usage.validate(), Err(UsageError::CacheExceedsInput { .. })));
+        let usage = Usage {
+            input_tokens: 10,
+            cache_read_tokens: 6,
+            cache_write_tokens: 5,
+            ..Usage::default()
+        };
+        assert!(matches!(
+            usage.validate(),
+            Err(UsageError::CacheExceedsInput { .. })
+        ));
     }
 
     #[test]
     fn one_hour_writes_beyond_writes_are_rejected() {
-        let usage = Usage { input_tokens: 10, cache_write_tokens: 2, cache_write_1h_tokens: 3, ..Usage::default() };
-        assert!(matches!(usage.validate(), Err(UsageError::OneHourExceedsWrite { .. })));
+        let usage = Usage {
+            input_tokens: 10,
+            cache_write_tokens: 2,
+            cache_write_1h_tokens: 3,
+            ..Usage::default()
+        };
+        assert!(matches!(
+            usage.validate(),
+            Err(UsageError::OneHourExceedsWrite { .. })
+        ));
     }
 
     #[test]
     fn reasoning_beyond_output_is_rejected() {
-        let usage = Usage { output_tokens: 1, reasoning_tokens: 2, ..Usage::default() };
-        assert!(matches!(usage.validate(), Err(UsageError::ReasoningExceedsOutput { .. })));
+        let usage = Usage {
+            output_tokens: 1,
+            reasoning_tokens: 2,
+            ..Usage::default()
+        };
+        assert!(matches!(
+            usage.validate(),
+            Err(UsageError::ReasoningExceedsOutput { .. })
+        ));
     }
 
     #[test]
     fn counts_above_two_to_the_53_are_rejected() {
-        let usage = Usage { output_tokens: MAX_TOKENS + 1, ..Usage::default() };
-        assert!(matches!(usage.validate(), Err(UsageError::TooLarge { field: "output_tokens", .. })));
+        let usage = Usage {
+            output_tokens: MAX_TOKENS + 1,
+            ..Usage::default()
+        };
+        assert!(matches!(
+            usage.validate(),
+            Err(UsageError::TooLarge {
+                field: "output_tokens",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -58,9 +58,15 @@ impl Catalog {
                 currency: row.currency,
                 rates: row.rates.resolve(),
             };
-            match versions.iter_mut().find(|v| v.effective_from == row.effective_from) {
+            match versions
+                .iter_mut()
+                .find(|v| v.effective_from == row.effective_from)
+            {
                 Some(version) => version.rows.push(catalog_row),
-                None => versions.push(Version { effective_from: row.effective_from, rows: vec![catalog_row] }),
+                None => versions.push(Version {
+                    effective_from: row.effective_from,
+                    rows: vec![catalog_row],
+                }),
             }
         }
         for versions in models.values_mut() {
@@ -117,7 +123,12 @@ impl Catalog {
             event.timestamp,
         )?;
         let list_cost = cost_of(&event.usage, &row.rates)?;
-        Some(PricedCost { price_id: row.price_id, list_cost, cost: list_cost, currency: row.currency.clone() })
+        Some(PricedCost {
+            price_id: row.price_id,
+            list_cost,
+            cost: list_cost,
+            currency: row.currency.clone(),
+        })
     }
 }
 
@@ -129,7 +140,9 @@ pub struct CatalogHandle {
 
 impl CatalogHandle {
     pub fn new(catalog: Catalog) -> Self {
-        Self { current: RwLock::new(Arc::new(catalog)) }
+        Self {
+            current: RwLock::new(Arc::new(catalog)),
+        }
     }
 
     /// The catalog as of now.
@@ -173,7 +186,11 @@ mod tests {
                 service_tier: tier,
                 above_input_tokens: above,
                 currency: "USD".into(),
-                rates: PriceRates { input: d(input), output: d("15"), ..PriceRates::default() },
+                rates: PriceRates {
+                    input: d(input),
+                    output: d("15"),
+                    ..PriceRates::default()
+                },
             },
         }
     }
@@ -190,7 +207,10 @@ mod tests {
     #[test]
     fn the_version_in_effect_at_the_event_time_is_used() {
         let c = catalog();
-        let find = |ts| c.find("anthropic", "claude", ServiceTier::Standard, 10, at(ts)).map(|r| r.price_id);
+        let find = |ts| {
+            c.find("anthropic", "claude", ServiceTier::Standard, 10, at(ts))
+                .map(|r| r.price_id)
+        };
         assert_eq!(find("2024-12-31T23:59:59Z"), None);
         assert_eq!(find("2025-01-01T00:00:00Z"), Some(1));
         assert_eq!(find("2025-12-31T23:59:59Z"), Some(1));
@@ -200,7 +220,15 @@ mod tests {
     #[test]
     fn long_context_rows_apply_strictly_above_their_threshold() {
         let c = catalog();
-        let find = |input| c.find("anthropic", "claude", ServiceTier::Standard, input, at("2025-06-01T00:00:00Z"));
+        let find = |input| {
+            c.find(
+                "anthropic",
+                "claude",
+                ServiceTier::Standard,
+                input,
+                at("2025-06-01T00:00:00Z"),
+            )
+        };
         assert_eq!(find(200_000).map(|r| r.price_id), Some(1));
         assert_eq!(find(200_001).map(|r| r.price_id), Some(2));
     }
@@ -209,10 +237,22 @@ mod tests {
     fn a_tier_without_rows_falls_back_to_standard() {
         let c = catalog();
         let at_2025 = at("2025-06-01T00:00:00Z");
-        assert_eq!(c.find("anthropic", "claude", ServiceTier::Batch, 10, at_2025).map(|r| r.price_id), Some(3));
-        assert_eq!(c.find("anthropic", "claude", ServiceTier::Flex, 10, at_2025).map(|r| r.price_id), Some(1));
+        assert_eq!(
+            c.find("anthropic", "claude", ServiceTier::Batch, 10, at_2025)
+                .map(|r| r.price_id),
+            Some(3)
+        );
+        assert_eq!(
+            c.find("anthropic", "claude", ServiceTier::Flex, 10, at_2025)
+                .map(|r| r.price_id),
+            Some(1)
+        );
         // The 2026 version has no batch row: standard of that version, not batch of the old one.
         let at_2026 = at("2026-06-01T00:00:00Z");
-        assert_eq!(c.find("anthropic", "claude", ServiceTier::Batch, 10, at_2026).map(|r| r.price_id), Some(4));
+        assert_eq!(
+            c.find("anthropic", "claude", ServiceTier::Batch, 10, at_2026)
+                .map(|r| r.price_id),
+            Some(4)
+        );
     }
 }

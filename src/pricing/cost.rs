@@ -53,18 +53,26 @@ impl PriceRates {
     }
 }
 
-/// The exact cost of one call:
-/// uncached input × input + cache_read × cache_read + (cache_write − cache_write_1h) × cache_write
-/// + cache_write_1h × cache_write_1h + (output − reasoning) × output + reasoning × reasoning,
-/// all per million tokens, plus the per-request fee. `usage` must have passed `Usage::validate`;
+/// The exact cost of one call: uncached input × input, plus cache_read × cache_read, plus
+/// (cache_write − cache_write_1h) × cache_write, plus cache_write_1h × cache_write_1h, plus
+/// (output − reasoning) × output, plus reasoning × reasoning, all per million tokens; plus the
+/// per-request fee. `usage` must have passed `Usage::validate`;
 /// `None` only if the arithmetic would overflow (it cannot for counts up to 2^53 and sane prices).
 pub fn cost_of(usage: &Usage, rates: &Rates) -> Option<Decimal> {
     let terms = [
         (usage.uncached_input_tokens(), rates.input),
         (usage.cache_read_tokens, rates.cache_read),
-        (usage.cache_write_tokens.saturating_sub(usage.cache_write_1h_tokens), rates.cache_write),
+        (
+            usage
+                .cache_write_tokens
+                .saturating_sub(usage.cache_write_1h_tokens),
+            rates.cache_write,
+        ),
         (usage.cache_write_1h_tokens, rates.cache_write_1h),
-        (usage.output_tokens.saturating_sub(usage.reasoning_tokens), rates.output),
+        (
+            usage.output_tokens.saturating_sub(usage.reasoning_tokens),
+            rates.output,
+        ),
         (usage.reasoning_tokens, rates.reasoning),
     ];
     let mut per_million_sum = Decimal::ZERO;
@@ -74,7 +82,9 @@ pub fn cost_of(usage: &Usage, rates: &Rates) -> Option<Decimal> {
         }
         per_million_sum = per_million_sum.checked_add(Decimal::from(tokens).checked_mul(rate)?)?;
     }
-    per_million_sum.checked_div(PER_MILLION)?.checked_add(rates.per_request)
+    per_million_sum
+        .checked_div(PER_MILLION)?
+        .checked_add(rates.per_request)
 }
 
 #[cfg(test)]
@@ -117,7 +127,12 @@ mod tests {
 
     #[test]
     fn missing_rates_fall_back_as_documented() {
-        let rates = PriceRates { input: d("2"), output: d("8"), ..PriceRates::default() }.resolve();
+        let rates = PriceRates {
+            input: d("2"),
+            output: d("8"),
+            ..PriceRates::default()
+        }
+        .resolve();
         assert_eq!(rates.cache_read, d("2"));
         assert_eq!(rates.cache_write_1h, d("2"));
         assert_eq!(rates.reasoning, d("8"));
@@ -133,22 +148,39 @@ mod tests {
     #[test]
     fn the_largest_valid_usage_prices_without_overflow() {
         let max = crate::domain::usage::MAX_TOKENS;
-        let usage = Usage { input_tokens: max, output_tokens: max, ..Usage::default() };
-        let rates = PriceRates { input: d("150"), output: d("600"), ..PriceRates::default() }.resolve();
+        let usage = Usage {
+            input_tokens: max,
+            output_tokens: max,
+            ..Usage::default()
+        };
+        let rates = PriceRates {
+            input: d("150"),
+            output: d("600"),
+            ..PriceRates::default()
+        }
+        .resolve();
         assert!(cost_of(&usage, &rates).is_some());
     }
 
     fn arb_usage() -> impl Strategy<Value = Usage> {
-        (0u64..1 << 40, 0u64..1 << 40, 0u64..1 << 40, 0u64..1 << 40, 0u64..1 << 40, 0u64..1 << 40).prop_map(
-            |(uncached, read, write_5m, write_1h, out_plain, reasoning)| Usage {
-                input_tokens: uncached + read + write_5m + write_1h,
-                cache_read_tokens: read,
-                cache_write_tokens: write_5m + write_1h,
-                cache_write_1h_tokens: write_1h,
-                output_tokens: out_plain + reasoning,
-                reasoning_tokens: reasoning,
-            },
+        (
+            0u64..1 << 40,
+            0u64..1 << 40,
+            0u64..1 << 40,
+            0u64..1 << 40,
+            0u64..1 << 40,
+            0u64..1 << 40,
         )
+            .prop_map(
+                |(uncached, read, write_5m, write_1h, out_plain, reasoning)| Usage {
+                    input_tokens: uncached + read + write_5m + write_1h,
+                    cache_read_tokens: read,
+                    cache_write_tokens: write_5m + write_1h,
+                    cache_write_1h_tokens: write_1h,
+                    output_tokens: out_plain + reasoning,
+                    reasoning_tokens: reasoning,
+                },
+            )
     }
 
     fn arb_rates() -> impl Strategy<Value = Rates> {

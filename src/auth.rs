@@ -1,0 +1,170 @@
+//! API keys: generation, hashing, and the `Caller` extractor every protected handler takes.
+
+use crate::domain::Scope;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+
+/// How long a looked-up key is trusted without asking the database again. A key revoked on this
+/// replica fails at once; on another replica within this long.
+const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// A new random secret (`tl_` and 48 hex digits: 192 bits) and the prefix shown in listings.
+pub fn generate_secret() -> (String, String) {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = format!("tl_{}", hex::encode(bytes));
+    let prefix = secret_prefix(&secret);
+    (secret, prefix)
+}
+
+/// The first characters of a secret, enough to tell keys apart in a listing, useless to an attacker.
+pub fn secret_prefix(secret: &str) -> String {
+    secret.chars().take(10).collect()
+}
+
+/// What is stored: SHA-256 of the secret. Secrets have 192 random bits, so a fast hash is
+/// enough (no password-stretching needed), and lookups by hash reveal nothing about the secret.
+pub fn hash_secret(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_id: i64,
+    pub scope: Scope,
+    /// A team-bound key only sees (or writes) this team.
+    pub team: Option<String>,
+}
+
+impl Caller {
+    /// 403 unless the key's scope allows `needed`.
+    pub fn require(&self, needed: Scope) -> Result<(), ApiError> {
+        if self.scope.allows(needed) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this key has scope {}; this endpoint needs {}",
+                self.scope.as_str(),
+                needed.as_str()
+            )))
+        }
+    }
+
+    /// 403 unless the key has one of these scopes (admin always passes).
+    pub fn require_any(&self, needed: &[Scope]) -> Result<(), ApiError> {
+        if needed.iter().any(|s| self.scope.allows(*s)) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this key has scope {}; this endpoint needs another",
+                self.scope.as_str()
+            )))
+        }
+    }
+
+    /// The teams a query may see: a team-bound key is silently restricted to its team, and naming
+    /// another team is a 403. `None` means all teams.
+    pub fn teams(&self, requested: &[String]) -> Result<Option<Vec<String>>, ApiError> {
+        match &self.team {
+            Some(own) => {
+                if let Some(other) = requested.iter().find(|t| *t != own) {
+                    return Err(ApiError::Forbidden(format!(
+                        "this key may only read team {own:?}, not {other:?}"
+                    )));
+                }
+                Ok(Some(vec![own.clone()]))
+            }
+            None if requested.is_empty() => Ok(None),
+            None => Ok(Some(requested.to_vec())),
+        }
+    }
+}
+
+/// Recently seen keys by secret hash.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<[u8; 32], (Caller, Instant)>>,
+}
+
+impl KeyCache {
+    fn get(&self, hash: &[u8; 32]) -> Option<Caller> {
+        let entries = self.entries.lock().ok()?;
+        let (caller, at) = entries.get(hash)?;
+        (at.elapsed() < KEY_CACHE_TTL).then(|| caller.clone())
+    }
+
+    fn put(&self, hash: [u8; 32], caller: Caller) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() > 10_000 {
+                entries.clear();
+            }
+            entries.insert(hash, (caller, Instant::now()));
+        }
+    }
+
+    /// Forgets every cached key (after a revocation).
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+}
+
+/// Reads `Authorization: Bearer <key>` and resolves the key.
+pub async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller, ApiError> {
+    let secret = header
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::Unauthorized("send an API key as Authorization: Bearer <key>".into()))?;
+    let hash = hash_secret(secret);
+    if let Some(caller) = state.keys.get(&hash) {
+        return Ok(caller);
+    }
+    let unknown = || ApiError::Unauthorized("unknown or revoked API key".into());
+    let (record, stored) = crate::store::keys::find_active(&state.pool, &hash)
+        .await?
+        .ok_or_else(unknown)?;
+    // The row was found by its hash; compare anyway without early exit, as defense in depth.
+    if !bool::from(stored.as_slice().ct_eq(hash.as_slice())) {
+        return Err(unknown());
+    }
+    let scope = Scope::parse(&record.scope).ok_or_else(unknown)?;
+    let caller = Caller {
+        key_id: record.key_id,
+        scope,
+        team: record.team,
+    };
+    state.keys.put(hash, caller.clone());
+    Ok(caller)
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Box::pin(async move {
+            let state =
+                state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+            authenticate(&state, header.as_deref()).await
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! One typed configuration, read from the environment. Secrets are never logged.
+
+use anyhow::{bail, Context};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which cost counts in spend and budgets when both exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CostSource {
+    /// The catalog's price when one exists, else the gateway's reported cost (the default).
+    Computed,
+    /// The gateway's reported cost when sent, else the catalog's.
+    Reported,
+}
+
+/// Where the database is.
+#[derive(Clone)]
+pub enum DatabaseConfig {
+    /// An existing PostgreSQL server (`DATABASE_URL`).
+    Url(String),
+    /// A private cluster under this directory, started and stopped with the service.
+    Embedded { data_dir: PathBuf },
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database: DatabaseConfig,
+    /// `TOKENLEDGER_ADMIN_KEY`: an admin key with this secret exists after start.
+    pub admin_key: Option<String>,
+    /// `TOKENLEDGER_METRICS_KEY`: if set, `/metrics` requires it as a bearer token.
+    pub metrics_key: Option<String>,
+    pub json_logs: bool,
+    pub max_body_bytes: usize,
+    pub max_batch: usize,
+    pub cost_source: CostSource,
+    /// Connections of the query pool (spend, keys, prices).
+    pub db_pool_size: u32,
+    /// Dedicated connections of the group-commit writer.
+    pub writer_connections: usize,
+    /// The most events one database write carries.
+    pub writer_max_rows: usize,
+    /// The most events waiting for the writer before ingest answers 429.
+    pub writer_queue_events: usize,
+    /// How long a request waits for a database connection or commit before answering 503.
+    pub db_timeout: Duration,
+    /// HTTP worker threads.
+    pub http_workers: usize,
+    /// How often the price catalog is reloaded to see other replicas' changes.
+    pub catalog_refresh: Duration,
+    /// Whether `serve` installs its own SIGINT/SIGTERM handling (tests turn it off).
+    pub handle_signals: bool,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let database = match &self.database {
+            DatabaseConfig::Url(_) => "DATABASE_URL (redacted)".to_owned(),
+            DatabaseConfig::Embedded { data_dir } => format!("embedded at {}", data_dir.display()),
+        };
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database", &database)
+            .field("admin_key", &self.admin_key.as_ref().map(|_| "(set)"))
+            .field("metrics_key", &self.metrics_key.as_ref().map(|_| "(set)"))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_batch", &self.max_batch)
+            .field("cost_source", &self.cost_source)
+            .field("writer_connections", &self.writer_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads the configuration through `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let listen = get("TOKENLEDGER_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen: SocketAddr = listen
+            .parse()
+            .with_context(|| format!("TOKENLEDGER_LISTEN={listen} is not an address:port"))?;
+        let database = match get("DATABASE_URL") {
+            Some(url) => DatabaseConfig::Url(url),
+            None => DatabaseConfig::Embedded {
+                data_dir: get("TOKENLEDGER_DATA_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("data"))
+                    .join("postgres"),
+            },
+        };
+        let json_logs = match get("TOKENLEDGER_LOG_FORMAT").as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => bail!("TOKENLEDGER_LOG_FORMAT={other}: expected text or json"),
+        };
+        let cost_source = match get("TOKENLEDGER_COST_SOURCE").as_deref() {
+            None | Some("computed") => CostSource::Computed,
+            Some("reported") => CostSource::Reported,
+            Some(other) => bail!("TOKENLEDGER_COST_SOURCE={other}: expected computed or reported"),
+        };
+        let number = |name: &str, default: usize| -> anyhow::Result<usize> {
+            match get(name) {
+                None => Ok(default),
+                Some(text) => match text.parse::<usize>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => bail!("{name}={text}: expected a positive whole number"),
+                },
+            }
+        };
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(Self {
+            listen,
+            database,
+            admin_key: get("TOKENLEDGER_ADMIN_KEY"),
+            metrics_key: get("TOKENLEDGER_METRICS_KEY"),
+            json_logs,
+            max_body_bytes: number("TOKENLEDGER_MAX_BODY", 10 * 1024 * 1024)?,
+            max_batch: number("TOKENLEDGER_MAX_BATCH", 10_000)?,
+            cost_source,
+            db_pool_size: u32::try_from(number("TOKENLEDGER_DB_POOL_SIZE", 8)?).unwrap_or(8),
+            writer_connections: number("TOKENLEDGER_WRITER_CONNECTIONS", 4)?,
+            writer_max_rows: number("TOKENLEDGER_WRITER_MAX_ROWS", 5_000)?,
+            writer_queue_events: number("TOKENLEDGER_WRITER_QUEUE_EVENTS", 200_000)?,
+            db_timeout: Duration::from_millis(u64::try_from(number("TOKENLEDGER_DB_TIMEOUT_MS", 5_000)?)?),
+            http_workers: number("TOKENLEDGER_HTTP_WORKERS", cores)?,
+            catalog_refresh: Duration::from_secs(u64::try_from(number(
+                "TOKENLEDGER_CATALOG_REFRESH_SECS",
+                5,
+            )?)?),
+            handle_signals: true,
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! # The path of a usage event
+//!
+//! 1. **Receive** (`routes::events`). The handler checks the key (scope `ingest`), the
+//!    Content-Type (415 unless JSON or NDJSON) and the body size (413 over
+//!    `TOKENLEDGER_MAX_BODY`, read in chunks so an oversized body is cut off early).
+//! 2. **Decode** (`decode`). The body becomes a list of raw events. A body that is not JSON, or
+//!    JSON that is neither an object nor an array, is a 400 and nothing is stored. A batch over
+//!    `TOKENLEDGER_MAX_BATCH` is a 422 and nothing is stored. From here on, a problem with one
+//!    event rejects that event only.
+//! 3. **Normalize** (`normalize`). The usage block, canonical or a provider's native format, is
+//!    turned into canonical counts (input includes cached input, output includes reasoning).
+//! 4. **Validate** (`validate`). Required fields, RFC 3339 time not more than 5 minutes ahead,
+//!    subset laws of the counts, names, tags, cost and currency. Each failure has a stable code
+//!    (`missing_field`, `invalid_usage`, `timestamp_in_future`, ...), reported per event.
+//! 5. **Price** (`pricing`). The in-memory catalog gives the price row in effect at the event's
+//!    time for its provider, model, service tier and context size; the cost is exact Decimal. No
+//!    price means the event is stored unpriced, never dropped.
+//! 6. **Write** (`writer`). The events go to the group-commit writer, which writes the queued
+//!    events of many requests in one statement: new (team, id) keys are claimed in `event_keys`
+//!    and exactly those events inserted. A known id with the same content is a duplicate (counted
+//!    once); with different content it is rejected as `id_conflict` and the first version stands.
+//! 7. **Acknowledge**. The response is sent only after that statement has committed. If the
+//!    database cannot commit in time the answer is 503 with Retry-After, and a retry is safe
+//!    because of step 6. If too many events are already waiting, 429 at once: memory stays bounded.
+//!
+//! Every event ends in exactly one outcome (accepted, duplicate, rejected with a reason), and each
+//! outcome is counted in `tokenledger_events_total`.
+
+pub mod decode;
+pub mod normalize;
+pub mod validate;
+pub mod writer;
+
+use crate::domain::EventError;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::pricing::CatalogHandle;
+use chrono::Utc;
+use serde::Serialize;
+use std::sync::Arc;
+pub use writer::{EventWriter, Outcome, PendingEvent};
+
+/// The answer to an ingest request.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct IngestReport {
+    /// Events stored by this request.
+    pub accepted: usize,
+    /// Events already stored with the same content (counted once).
+    pub duplicates: usize,
+    /// Events not stored, with why.
+    pub rejected: Vec<Rejected>,
+}
+
+/// One rejected event.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Rejected {
+    /// Position in the request (0-based; for NDJSON, among non-blank lines).
+    pub index: usize,
+    /// The event's id, when it had a readable one.
+    pub id: Option<String>,
+    pub error: EventError,
+}
+
+/// Runs the path above for one request body.
+pub struct Ingestor {
+    pub catalog: Arc<CatalogHandle>,
+    pub writer: EventWriter,
+    pub metrics: Arc<Metrics>,
+    pub max_batch: usize,
+}
+
+impl Ingestor {
+    /// Decodes, validates, prices and writes a body. `allowed_team` restricts a team-bound key.
+    /// Returns the report and whether the body was a single event object.
+    pub async fn ingest(
+        &self,
+        body: &[u8],
+        format: decode::BodyFormat,
+        allowed_team: Option<&str>,
+    ) -> Result<(IngestReport, bool), ApiError> {
+        let decoded = decode::decode(body, format, self.max_batch)?;
+        let now = Utc::now();
+        let catalog = self.catalog.snapshot();
+        let mut report = IngestReport::default();
+        let mut pending = Vec::with_capacity(decoded.events.len());
+        let mut positions = Vec::with_capacity(decoded.events.len());
+        for (index, raw) in decoded.events.into_iter().enumerate() {
+            let id = raw.as_ref().ok().and_then(|r| r.id.clone());
+            let checked =
+                raw.and_then(|raw| validate::validate(raw, now))
+                    .and_then(|event| match allowed_team {
+                        Some(team) if team != event.team => Err(EventError::new(
+                            "team_not_allowed",
+                            format!("this key may only write events of team {team:?}"),
+                        )),
+                        _ => Ok(event),
+                    });
+            match checked {
+                Ok(event) => {
+                    let priced = catalog.price(&event);
+                    pending.push(PendingEvent { event, priced });
+                    positions.push(index);
+                }
+                Err(error) => report.rejected.push(Rejected { index, id, error }),
+            }
+        }
+        let ids: Vec<String> = pending.iter().map(|p| p.event.id.clone()).collect();
+        let outcomes = self.writer.write(pending).await?;
+        for ((outcome, index), id) in outcomes.into_iter().zip(positions).zip(ids) {
+            match outcome {
+                Outcome::Accepted => report.accepted += 1,
+                Outcome::Duplicate => report.duplicates += 1,
+                Outcome::Conflict => report.rejected.push(Rejected {
+                    index,
+                    id: Some(id),
+                    error: EventError::new(
+                        "id_conflict",
+                        "an event with this id and different content is already stored; the first version stands",
+                    ),
+                }),
+            }
+        }
+        report.rejected.sort_by_key(|r| r.index);
+        self.count(&report);
+        Ok((report, decoded.single))
+    }
+
+    fn count(&self, report: &IngestReport) {
+        let events = &self.metrics.events;
+        events
+            .with_label_values(&["accepted", ""])
+            .inc_by(report.accepted as u64);
+        events
+            .with_label_values(&["duplicate", ""])
+            .inc_by(report.duplicates as u64);
+        for rejected in &report.rejected {
+            events.with_label_values(&["rejected", rejected.error.code]).inc();
+        }
+    }
+}

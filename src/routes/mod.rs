@@ -1,0 +1,111 @@
+//! HTTP resources, one file each. Handlers orchestrate: they check the caller, parse the request,
+//! call `ingest`/`store`, and shape the answer. Every route is registered through
+//! `utoipa_actix_web`, so the OpenAPI document lists exactly the routes that exist.
+
+pub mod events;
+pub mod health;
+pub mod keys;
+pub mod metrics;
+pub mod middleware;
+pub mod prices;
+pub mod query;
+pub mod spend;
+
+use crate::error::ApiError;
+use actix_web::{web, HttpResponse};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tokenledger",
+        description = "Usage metering and exact cost accounting for multi-provider AI. \
+                       Amounts are decimal strings; prices are per million tokens.",
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("tl_...")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Registers every route.
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(health::openapi_json)
+        .service(metrics::metrics)
+        .service(events::post_events)
+        .service(events::list_events)
+        .service(spend::spend)
+        .service(spend::teams)
+        .service(prices::list_prices)
+        .service(prices::put_prices)
+        .service(keys::create_key)
+        .service(keys::list_keys)
+        .service(keys::revoke_key);
+}
+
+/// The OpenAPI document, collected from the registered routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa_actix_web::AppExt;
+    let (_, api) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts();
+    api
+}
+
+/// JSON and query-string errors from actix's own extractors, in our error shape.
+pub fn extractor_errors(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(1024 * 1024)
+            .error_handler(|err, _| {
+                let error = match &err {
+                    actix_web::error::JsonPayloadError::ContentType => {
+                        ApiError::UnsupportedMediaType("send Content-Type: application/json".into())
+                    }
+                    actix_web::error::JsonPayloadError::Overflow { limit }
+                    | actix_web::error::JsonPayloadError::OverflowKnownLength { limit, .. } => {
+                        ApiError::PayloadTooLarge { limit: *limit }
+                    }
+                    other => ApiError::bad_request(
+                        "malformed_body",
+                        format!("the body is not valid JSON for this endpoint: {other}"),
+                    ),
+                };
+                error.into()
+            }),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|err, _| ApiError::NotFound(format!("no such resource: {err}")).into()),
+    )
+    .app_data(web::QueryConfig::default().error_handler(|err, _| {
+        ApiError::bad_request("invalid_query", format!("invalid query string: {err}")).into()
+    }));
+}
+
+/// The answer for paths that match no route.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("no such endpoint; see /openapi.json".into()))
+}

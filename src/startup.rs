@@ -1,0 +1,267 @@
+//! Wiring: the database (embedded or `DATABASE_URL`), migrations, the catalog, the writer, the
+//! background jobs and the HTTP server; and the order in which they stop.
+
+use crate::auth::{generate_secret, hash_secret, secret_prefix, KeyCache};
+use crate::config::{Config, DatabaseConfig};
+use crate::embedded_postgres::EmbeddedPostgres;
+use crate::error::ApiError;
+use crate::ingest::writer::{WriterConfig, WriterTasks};
+use crate::ingest::{EventWriter, Ingestor};
+use crate::metrics::Metrics;
+use crate::pricing::{Catalog, CatalogHandle};
+use crate::{routes, store};
+use actix_web::{middleware::from_fn, web, App, HttpServer};
+use anyhow::Context;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::PgPool;
+use std::net::TcpListener;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub pool: PgPool,
+    pub ingestor: Ingestor,
+    pub keys: KeyCache,
+    pub config: Config,
+    pub metrics: Arc<Metrics>,
+    pub catalog: Arc<CatalogHandle>,
+    /// The OpenAPI document, rendered once.
+    pub openapi: String,
+}
+
+impl AppState {
+    /// Rebuilds the in-memory catalog from the database.
+    pub async fn reload_catalog(&self) -> Result<(), ApiError> {
+        reload_catalog(&self.pool, &self.catalog)
+            .await
+            .map_err(ApiError::from)
+    }
+}
+
+async fn reload_catalog(pool: &PgPool, catalog: &CatalogHandle) -> Result<(), sqlx::Error> {
+    let rows = store::prices::load_all(pool).await?;
+    catalog.replace(Catalog::from_rows(rows));
+    Ok(())
+}
+
+/// Where the database is, starting the embedded cluster if that is the configuration.
+async fn database(config: &Config) -> anyhow::Result<(PgConnectOptions, Option<EmbeddedPostgres>)> {
+    match &config.database {
+        DatabaseConfig::Url(url) => {
+            let options =
+                PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid PostgreSQL URL")?;
+            Ok((options, None))
+        }
+        DatabaseConfig::Embedded { data_dir } => {
+            let embedded = EmbeddedPostgres::start(data_dir).await?;
+            Ok((embedded.connect_options(), Some(embedded)))
+        }
+    }
+}
+
+/// Makes sure an admin key exists: the configured one, or a new one printed once.
+async fn bootstrap_admin_key(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
+    if let Some(secret) = &config.admin_key {
+        store::keys::ensure_admin(
+            pool,
+            "bootstrap-admin",
+            &hash_secret(secret),
+            &secret_prefix(secret),
+        )
+        .await?;
+        return Ok(());
+    }
+    let (secret, prefix) = generate_secret();
+    if store::keys::create_first_admin(pool, &hash_secret(&secret), &prefix).await? {
+        // Printed once, to stdout, so it can be captured; it is never stored or logged.
+        println!("tokenledger: created the first admin API key (shown only this once): {secret}");
+    }
+    Ok(())
+}
+
+/// A built, not yet running, service.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    state: web::Data<AppState>,
+    writer_tasks: WriterTasks,
+    jobs: JoinSet<()>,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+impl Application {
+    /// Prepares everything: the database is migrated and the port bound when this returns.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let (connect, embedded) = database(&config).await?;
+        let pool = store::pool(connect.clone(), config.db_pool_size, config.db_timeout);
+        store::migrate(&pool)
+            .await
+            .context("applying database migrations (is the database reachable?)")?;
+        store::partitions::ensure_ahead(&pool, chrono::Utc::now(), 2)
+            .await
+            .context("creating event partitions")?;
+        bootstrap_admin_key(&pool, &config)
+            .await
+            .context("creating the admin key")?;
+        crate::pricing::default_catalog::load_if_empty(&pool)
+            .await
+            .context("loading the default price catalog")?;
+
+        let catalog = Arc::new(CatalogHandle::default());
+        reload_catalog(&pool, &catalog)
+            .await
+            .context("loading the price catalog")?;
+        let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+        let (writer, writer_tasks) = EventWriter::start(
+            connect,
+            WriterConfig {
+                connections: config.writer_connections,
+                max_rows: config.writer_max_rows,
+                queue_events: config.writer_queue_events,
+                timeout: config.db_timeout,
+            },
+            metrics.clone(),
+        );
+        let openapi = serde_json::to_string(&routes::openapi()).context("rendering the OpenAPI document")?;
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            ingestor: Ingestor {
+                catalog: catalog.clone(),
+                writer,
+                metrics: metrics.clone(),
+                max_batch: config.max_batch,
+            },
+            keys: KeyCache::default(),
+            config: config.clone(),
+            metrics,
+            catalog: catalog.clone(),
+            openapi,
+        });
+
+        let listener =
+            TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
+        let port = listener.local_addr()?.port();
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            use utoipa_actix_web::AppExt;
+            App::new()
+                .app_data(app_state.clone())
+                .configure(routes::extractor_errors)
+                .wrap(from_fn(routes::middleware::observe))
+                .into_utoipa_app()
+                .configure(routes::configure)
+                .into_app()
+                .default_service(web::to(routes::not_found))
+        })
+        .workers(config.http_workers)
+        .client_request_timeout(Duration::from_secs(10))
+        .client_disconnect_timeout(Duration::from_secs(2))
+        .shutdown_timeout(30)
+        .listen(listener)?;
+        // Signals are handled by `main` (serve), which stops the server in order; tests stop it
+        // through its handle.
+        server = server.disable_signals();
+        let server = server.run();
+
+        let mut jobs = JoinSet::new();
+        jobs.spawn(refresh_catalog(pool.clone(), catalog, config.catalog_refresh));
+        jobs.spawn(maintain_partitions(pool));
+        tracing::info!(address = %config.listen, port, "tokenledger is listening");
+        Ok(Self {
+            port,
+            server,
+            state,
+            writer_tasks,
+            jobs,
+            embedded,
+        })
+    }
+
+    /// The bound port (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGINT/SIGTERM, or `handle().stop(true)`), then stops in order:
+    /// in-flight requests finish and their batches commit, the writer drains, jobs stop, the
+    /// embedded database stops.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self {
+            server,
+            state,
+            writer_tasks,
+            mut jobs,
+            embedded,
+            ..
+        } = self;
+        let served = server.await;
+        tracing::info!("HTTP server stopped; committing queued events");
+        writer_tasks.shutdown().await;
+        jobs.shutdown().await;
+        state.pool.close().await;
+        drop(state);
+        if let Some(embedded) = embedded {
+            embedded.stop().await.context("stopping the embedded database")?;
+            tracing::info!("embedded PostgreSQL stopped");
+        }
+        served.context("the HTTP server failed")
+    }
+}
+
+/// Picks up price changes made on other replicas.
+async fn refresh_catalog(pool: PgPool, catalog: Arc<CatalogHandle>, every: Duration) {
+    let mut seen = store::prices::version(&pool).await.ok();
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match store::prices::version(&pool).await {
+            Ok(version) if Some(version) != seen => {
+                if reload_catalog(&pool, &catalog).await.is_ok() {
+                    seen = Some(version);
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%error, "catalog refresh skipped"),
+        }
+    }
+}
+
+/// Keeps monthly partitions created ahead.
+async fn maintain_partitions(pool: PgPool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(6 * 3600));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(error) = store::partitions::ensure_ahead(&pool, chrono::Utc::now(), 2).await {
+            tracing::warn!(%error, "creating event partitions failed; will retry");
+        }
+    }
+}
+
+/// Creates an API key from the command line; returns its secret.
+pub async fn create_key(
+    app: &Application,
+    name: &str,
+    scope: crate::domain::Scope,
+    team: Option<&str>,
+) -> anyhow::Result<String> {
+    let (secret, prefix) = generate_secret();
+    store::keys::insert(
+        &app.state.pool,
+        name,
+        scope.as_str(),
+        team,
+        &hash_secret(&secret),
+        &prefix,
+    )
+    .await?;
+    Ok(secret)
+}

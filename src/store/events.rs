@@ -1,0 +1,269 @@
+//! The `events` and `event_keys` tables: the batch writer and the raw-event listing.
+
+use crate::domain::UsageEvent;
+use crate::pricing::PricedCost;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+
+/// An event ready to be written: validated, priced (or not), with its team resolved.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub team_id: i64,
+    pub id_hash: [u8; 16],
+    pub content_hash: [u8; 16],
+    pub event: UsageEvent,
+    pub priced: Option<PricedCost>,
+}
+
+/// What happened to one event of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Insert {
+    /// Stored now.
+    Inserted,
+    /// An event with this (team, id) already exists; its content fingerprint.
+    Exists { content_hash: Vec<u8> },
+}
+
+/// Writes a batch of events (unique by (team, id) within the batch) in one statement: the keys
+/// that are new are claimed in `event_keys`, and exactly those events go into `events`. The result
+/// is in input order. Counting comes from `RETURNING`, never the command tag (SCALE.md rule 3).
+///
+/// This is the one batch-writer function (SCALE.md rule 4): on Citus, swap UNNEST for multi-row
+/// VALUES here and nowhere else.
+pub async fn insert_batch(conn: &mut PgConnection, batch: &[NewEvent]) -> Result<Vec<Insert>, sqlx::Error> {
+    let n = batch.len();
+    let mut team_id = Vec::with_capacity(n);
+    let mut id_hash = Vec::with_capacity(n);
+    let mut content_hash = Vec::with_capacity(n);
+    let mut ts = Vec::with_capacity(n);
+    let mut event_id = Vec::with_capacity(n);
+    let mut project = Vec::with_capacity(n);
+    let mut user_id = Vec::with_capacity(n);
+    let mut tags = Vec::with_capacity(n);
+    let mut provider = Vec::with_capacity(n);
+    let mut model = Vec::with_capacity(n);
+    let mut tier = Vec::with_capacity(n);
+    let mut tokens: [Vec<i64>; 6] = Default::default();
+    let mut cost = Vec::with_capacity(n);
+    let mut list_cost = Vec::with_capacity(n);
+    let mut currency = Vec::with_capacity(n);
+    let mut price_id = Vec::with_capacity(n);
+    let mut reported_cost = Vec::with_capacity(n);
+    let mut reported_currency = Vec::with_capacity(n);
+    for row in batch {
+        let e = &row.event;
+        team_id.push(row.team_id);
+        id_hash.push(row.id_hash.to_vec());
+        content_hash.push(row.content_hash.to_vec());
+        ts.push(e.timestamp);
+        event_id.push(e.id.clone());
+        project.push(e.project.clone());
+        user_id.push(e.user.clone());
+        tags.push(e.tags.as_ref().and_then(|t| serde_json::to_string(t).ok()));
+        provider.push(e.provider.clone());
+        model.push(e.model.clone());
+        tier.push(e.service_tier.as_str().to_owned());
+        let u = &e.usage;
+        let counts = [
+            u.input_tokens,
+            u.cache_read_tokens,
+            u.cache_write_tokens,
+            u.cache_write_1h_tokens,
+            u.output_tokens,
+            u.reasoning_tokens,
+        ];
+        for (column, count) in tokens.iter_mut().zip(counts) {
+            // Validated counts are at most 2^53, well inside i64.
+            column.push(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        cost.push(row.priced.as_ref().map(|p| p.cost));
+        list_cost.push(row.priced.as_ref().map(|p| p.list_cost));
+        currency.push(row.priced.as_ref().map(|p| p.currency.clone()));
+        price_id.push(row.priced.as_ref().map(|p| p.price_id));
+        reported_cost.push(e.reported_cost);
+        reported_currency.push(e.reported_currency.clone());
+    }
+    let [input, cache_read, cache_write, cache_write_1h, output, reasoning] = tokens;
+    let rows = sqlx::query!(
+        r#"
+        WITH input AS (
+            SELECT * FROM UNNEST(
+                $1::bigint[], $2::bytea[], $3::bytea[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
+                $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[],
+                $15::bigint[], $16::bigint[], $17::bigint[], $18::numeric[], $19::numeric[], $20::text[],
+                $21::bigint[], $22::numeric[], $23::text[]
+            ) WITH ORDINALITY AS t(
+                team_id, id_hash, content_hash, ts, event_id, project, user_id, tags, provider, model,
+                service_tier, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens,
+                output_tokens, reasoning_tokens, cost, list_cost, currency, price_id, reported_cost,
+                reported_currency, ord
+            )
+        ),
+        claimed AS (
+            INSERT INTO event_keys (team_id, id_hash, content_hash, ts)
+            SELECT team_id, id_hash, content_hash, ts FROM input
+            ON CONFLICT DO NOTHING
+            RETURNING team_id, id_hash
+        ),
+        stored AS (
+            INSERT INTO events (
+                team_id, ts, event_id, project, user_id, tags, provider, model, service_tier,
+                input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens,
+                reasoning_tokens, cost, list_cost, currency, price_id, reported_cost, reported_currency
+            )
+            SELECT i.team_id, i.ts, i.event_id, i.project, i.user_id, i.tags::jsonb, i.provider, i.model,
+                   i.service_tier, i.input_tokens, i.cache_read_tokens, i.cache_write_tokens,
+                   i.cache_write_1h_tokens, i.output_tokens, i.reasoning_tokens, i.cost, i.list_cost,
+                   i.currency, i.price_id, i.reported_cost, i.reported_currency
+            FROM input i JOIN claimed c ON c.team_id = i.team_id AND c.id_hash = i.id_hash
+            RETURNING 1
+        )
+        SELECT i.ord AS "ord!", (c.id_hash IS NOT NULL) AS "inserted!", k.content_hash AS "existing?"
+        FROM input i
+        LEFT JOIN claimed c ON c.team_id = i.team_id AND c.id_hash = i.id_hash
+        LEFT JOIN event_keys k ON c.id_hash IS NULL AND k.team_id = i.team_id AND k.id_hash = i.id_hash
+        "#,
+        &team_id,
+        &id_hash,
+        &content_hash,
+        &ts,
+        &event_id,
+        &project as &[Option<String>],
+        &user_id as &[Option<String>],
+        &tags as &[Option<String>],
+        &provider,
+        &model,
+        &tier,
+        &input,
+        &cache_read,
+        &cache_write,
+        &cache_write_1h,
+        &output,
+        &reasoning,
+        &cost as &[Option<Decimal>],
+        &list_cost as &[Option<Decimal>],
+        &currency as &[Option<String>],
+        &price_id as &[Option<i64>],
+        &reported_cost as &[Option<Decimal>],
+        &reported_currency,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+
+    let mut outcome: Vec<Option<Insert>> = vec![None; n];
+    for row in rows {
+        let Some(slot) = usize::try_from(row.ord - 1).ok().and_then(|i| outcome.get_mut(i)) else {
+            continue;
+        };
+        *slot = if row.inserted {
+            Some(Insert::Inserted)
+        } else {
+            row.existing.map(|content_hash| Insert::Exists { content_hash })
+        };
+    }
+    // A key claimed by a concurrent transaction that committed after this statement's snapshot
+    // is neither inserted nor visible above: read it again with a fresh snapshot.
+    let unseen: Vec<usize> = (0..n).filter(|&i| outcome[i].is_none()).collect();
+    if !unseen.is_empty() {
+        let teams: Vec<i64> = unseen.iter().map(|&i| batch[i].team_id).collect();
+        let hashes: Vec<Vec<u8>> = unseen.iter().map(|&i| batch[i].id_hash.to_vec()).collect();
+        let found = sqlx::query!(
+            r#"SELECT k.team_id AS "team_id!", k.id_hash AS "id_hash!", k.content_hash AS "content_hash!"
+               FROM UNNEST($1::bigint[], $2::bytea[]) AS u(team_id, id_hash)
+               JOIN event_keys k ON k.team_id = u.team_id AND k.id_hash = u.id_hash"#,
+            &teams,
+            &hashes,
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        for i in unseen {
+            let existing = found
+                .iter()
+                .find(|f| f.team_id == batch[i].team_id && f.id_hash == batch[i].id_hash)
+                .map(|f| Insert::Exists {
+                    content_hash: f.content_hash.clone(),
+                });
+            outcome[i] = existing;
+        }
+    }
+    outcome
+        .into_iter()
+        .map(|o| o.ok_or_else(|| sqlx::Error::Protocol("event key neither inserted nor found".into())))
+        .collect()
+}
+
+/// One stored event, as `GET /v1/events` lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredEvent {
+    pub team: String,
+    pub ts: DateTime<Utc>,
+    pub seq: i64,
+    pub event_id: String,
+    pub project: Option<String>,
+    pub user_id: Option<String>,
+    pub tags: Option<serde_json::Value>,
+    pub provider: String,
+    pub model: String,
+    pub service_tier: String,
+    pub input_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub cache_write_1h_tokens: i64,
+    pub output_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub cost: Option<Decimal>,
+    pub list_cost: Option<Decimal>,
+    pub currency: Option<String>,
+    pub price_id: Option<i64>,
+    pub reported_cost: Option<Decimal>,
+    pub reported_currency: String,
+}
+
+/// Filters of the raw-event listing.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Team ids to restrict to; `None` means all teams.
+    pub team_ids: Option<Vec<i64>>,
+    pub providers: Vec<String>,
+    pub models: Vec<String>,
+    /// Keyset cursor: only events strictly older than (ts, seq).
+    pub before: Option<(DateTime<Utc>, i64)>,
+    pub limit: i64,
+}
+
+/// Events newest first, keyset-paged on (ts, seq).
+pub async fn list(
+    executor: impl sqlx::PgExecutor<'_>,
+    filter: &EventFilter,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let (before_ts, before_seq) = filter.before.unzip();
+    sqlx::query_as!(
+        StoredEvent,
+        r#"SELECT t.name AS team, e.ts, e.seq, e.event_id, e.project, e.user_id, e.tags, e.provider, e.model,
+                  e.service_tier, e.input_tokens, e.cache_read_tokens, e.cache_write_tokens,
+                  e.cache_write_1h_tokens, e.output_tokens, e.reasoning_tokens, e.cost, e.list_cost,
+                  e.currency, e.price_id, e.reported_cost, e.reported_currency
+           FROM events e JOIN teams t ON t.team_id = e.team_id
+           WHERE ($1::timestamptz IS NULL OR e.ts >= $1)
+             AND ($2::timestamptz IS NULL OR e.ts < $2)
+             AND ($3::bigint[] IS NULL OR e.team_id = ANY($3))
+             AND (cardinality($4::text[]) = 0 OR e.provider = ANY($4))
+             AND (cardinality($5::text[]) = 0 OR e.model = ANY($5))
+             AND ($6::timestamptz IS NULL OR (e.ts, e.seq) < ($6, $7::bigint))
+           ORDER BY e.ts DESC, e.seq DESC
+           LIMIT $8"#,
+        filter.from,
+        filter.to,
+        filter.team_ids.as_deref(),
+        &filter.providers,
+        &filter.models,
+        before_ts,
+        before_seq,
+        filter.limit,
+    )
+    .fetch_all(executor)
+    .await
+}
