@@ -1,0 +1,46 @@
+//! The embedded default database: created on first start, data kept across restarts.
+
+mod common;
+
+use common::event;
+use serde_json::{json, Value};
+use tokenledger::config::DatabaseConfig;
+
+#[tokio::test]
+async fn the_embedded_cluster_keeps_data_across_restarts() {
+    let dir = std::env::temp_dir().join(format!("tokenledger-embedded-{:016x}", rand::random::<u64>()));
+    let admin = "tl_test_embedded_admin".to_owned();
+    let config = || {
+        let mut config = common::test_config("unused", &admin);
+        config.database = DatabaseConfig::Embedded {
+            data_dir: dir.join("postgres"),
+        };
+        config
+    };
+
+    let app = common::start(config(), admin.clone(), String::new()).await;
+    let body: Value = app
+        .post_events(&event("a", "t", "openai", "gpt-4o", json!({"input_tokens": 7})))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["accepted"], 1);
+    app.stop().await;
+    assert!(dir.join("postgres/cluster/PG_VERSION").exists());
+
+    let app = common::start(config(), admin.clone(), String::new()).await;
+    let spend = app
+        .get_json("/v1/spend?from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z")
+        .await;
+    assert_eq!(spend["total"]["input_tokens"], 7);
+    let again: Value = app
+        .post_events(&event("a", "t", "openai", "gpt-4o", json!({"input_tokens": 7})))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["duplicates"], 1);
+    app.stop().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
