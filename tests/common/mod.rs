@@ -2,7 +2,7 @@
 //! With `DATABASE_URL` set, test databases are made on that server; otherwise on a private cluster
 //! started once from the installed PostgreSQL binaries (shared by the test processes, left running
 //! for the next run).
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{json, Value};
 use std::path::PathBuf;
