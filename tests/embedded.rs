@@ -1,5 +1,7 @@
 //! The embedded default database: created on first start, data kept across restarts.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::event;

@@ -1,5 +1,7 @@
 //! POST /v1/events: body forms, validation, idempotency, partial acceptance, limits.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::{event, spawn_app, spawn_app_with};

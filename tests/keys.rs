@@ -1,5 +1,7 @@
 //! API keys: scopes, team restriction, revocation, hashing at rest, the error shape.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::{event, spawn_app};

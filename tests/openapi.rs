@@ -1,5 +1,7 @@
 //! GET /openapi.json documents every route the server answers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::spawn_app;

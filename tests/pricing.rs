@@ -1,5 +1,7 @@
 //! Costs computed at ingest, against hand-computed Decimal values (never floats).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::{event, spawn_app};

@@ -1,5 +1,7 @@
 //! GET /v1/spend, /v1/events and /v1/teams: grouping, filters, totals, CSV, buckets.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::{event, spawn_app};
