@@ -25,7 +25,7 @@ async fn seeded() -> common::TestApp {
             json!({"input_tokens": input, "output_tokens": output}),
         );
         e["timestamp"] = json!(ts);
-        e["tags"] = json!({"feature": if input % 2 == 0 { "rerank" } else { "chat" }});
+        e["tags"] = json!({"feature": if input.is_multiple_of(2) { "rerank" } else { "chat" }});
         e
     };
     let batch = json!([
