@@ -56,12 +56,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve => serve(config).await,
-            Command::Migrate => {
-                let app = Application::build(config).await?;
-                tracing::info!("migrations applied");
-                app.handle().stop(true).await;
-                app.run_until_stopped().await
-            }
+            Command::Migrate => tokenledger::startup::migrate_only(&config).await,
             Command::Keys {
                 command: KeysCommand::Create { name, scope, team },
             } => {

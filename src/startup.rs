@@ -82,6 +82,22 @@ async fn bootstrap_admin_key(pool: &PgPool, config: &Config) -> anyhow::Result<(
     Ok(())
 }
 
+/// Applies pending migrations and exits (starting and stopping the embedded database if used).
+pub async fn migrate_only(config: &Config) -> anyhow::Result<()> {
+    let (connect, embedded) = database(config).await?;
+    let pool = store::pool(connect, 2, config.db_timeout);
+    let migrated = store::migrate(&pool)
+        .await
+        .context("applying database migrations");
+    pool.close().await;
+    if let Some(embedded) = embedded {
+        embedded.stop().await?;
+    }
+    migrated?;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
 /// A built, not yet running, service.
 pub struct Application {
     port: u16,
