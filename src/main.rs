@@ -23,10 +23,26 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage the price catalog.
+    Prices {
+        #[command(subcommand)]
+        command: PricesCommand,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PricesCommand {
+    /// Import LiteLLM's model_prices_and_context_window.json (a path, or - for standard input).
+    Import {
+        file: String,
+        /// RFC 3339. Default: a changed price applies from now, a new model's from the beginning of time.
+        #[arg(long)]
+        effective_from: Option<String>,
     },
 }
 
@@ -57,6 +73,22 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve => serve(config).await,
             Command::Migrate => tokenledger::startup::migrate_only(&config).await,
+            Command::Prices {
+                command: PricesCommand::Import { file, effective_from },
+            } => {
+                let effective_from = effective_from
+                    .map(|t| chrono::DateTime::parse_from_rfc3339(&t).map(|t| t.to_utc()))
+                    .transpose()
+                    .context("--effective-from must be an RFC 3339 time")?;
+                let json = if file == "-" {
+                    std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+                } else {
+                    std::fs::read_to_string(&file).with_context(|| format!("reading {file}"))?
+                };
+                let report = tokenledger::startup::import_prices(&config, &json, effective_from).await?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                Ok(())
+            }
             Command::Keys {
                 command: KeysCommand::Create { name, scope, team },
             } => {

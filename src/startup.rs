@@ -98,6 +98,30 @@ pub async fn migrate_only(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Imports a LiteLLM price map from the command line (migrating first, as `serve` would).
+pub async fn import_prices(
+    config: &Config,
+    json: &str,
+    effective_from: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<crate::catalog::ImportReport> {
+    let (connect, embedded) = database(config).await?;
+    let pool = store::pool(connect, 2, config.db_timeout);
+    let result = async {
+        store::migrate(&pool)
+            .await
+            .context("applying database migrations")?;
+        crate::catalog::import_litellm(&pool, json, effective_from, "litellm-import")
+            .await
+            .map_err(anyhow::Error::from)
+    }
+    .await;
+    pool.close().await;
+    if let Some(embedded) = embedded {
+        embedded.stop().await?;
+    }
+    result
+}
+
 /// A built, not yet running, service.
 pub struct Application {
     port: u16,
@@ -122,7 +146,7 @@ impl Application {
         bootstrap_admin_key(&pool, &config)
             .await
             .context("creating the admin key")?;
-        crate::pricing::default_catalog::load_if_empty(&pool)
+        crate::catalog::load_default_if_empty(&pool)
             .await
             .context("loading the default price catalog")?;
 

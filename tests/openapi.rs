@@ -20,6 +20,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/teams"),
     ("get", "/v1/prices"),
     ("put", "/v1/prices"),
+    ("post", "/v1/prices/import"),
     ("post", "/v1/keys"),
     ("get", "/v1/keys"),
     ("delete", "/v1/keys/{id}"),

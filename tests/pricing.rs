@@ -93,8 +93,8 @@ async fn each_token_kind_is_priced_at_its_own_rate() {
 async fn the_price_in_effect_at_the_event_time_is_used() {
     let app = spawn_app().await;
     app.put_prices(json!([
-        {"provider": "openai", "model": "gpt-4o", "effective_from": "2026-01-01T00:00:00Z", "input": "5", "output": "15"},
-        {"provider": "openai", "model": "gpt-4o", "effective_from": "2026-06-01T00:00:00Z", "input": "2.5", "output": "10"},
+        {"provider": "openai", "model": "acme-1", "effective_from": "2026-01-01T00:00:00Z", "input": "5", "output": "15"},
+        {"provider": "openai", "model": "acme-1", "effective_from": "2026-06-01T00:00:00Z", "input": "2.5", "output": "10"},
     ]))
     .await;
     let at = |id: &str, ts: &str| {
@@ -102,7 +102,7 @@ async fn the_price_in_effect_at_the_event_time_is_used() {
             id,
             "t",
             "openai",
-            "gpt-4o",
+            "acme-1",
             json!({"input_tokens": 1000000, "output_tokens": 1000000}),
         );
         e["timestamp"] = json!(ts);

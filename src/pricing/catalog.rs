@@ -89,6 +89,19 @@ impl Catalog {
         self.models.contains_key(&(provider.to_owned(), model.to_owned()))
     }
 
+    /// The rows of the version of (provider, model) in effect at `at`, with its start.
+    pub fn version_at(
+        &self,
+        provider: &str,
+        model: &str,
+        at: DateTime<Utc>,
+    ) -> Option<(DateTime<Utc>, &[CatalogRow])> {
+        let versions = self.models.get(&(provider.to_owned(), model.to_owned()))?;
+        let in_effect = versions.partition_point(|v| v.effective_from <= at);
+        let version = versions.get(in_effect.checked_sub(1)?)?;
+        Some((version.effective_from, &version.rows))
+    }
+
     /// The row that prices a call: the version in effect at `at`, the requested service tier
     /// (standard when the version has no rows for it), and the long-context row with the highest
     /// threshold the request's input exceeds.

@@ -3,7 +3,7 @@
 
 pub mod catalog;
 pub mod cost;
-pub mod default_catalog;
+pub mod import;
 pub mod litellm;
 
 pub use catalog::{Catalog, CatalogHandle, PricedCost};

@@ -11,30 +11,7 @@ use crate::startup::AppState;
 use crate::store;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use serde::Serialize;
-
-/// Reads the body in chunks, refusing it as soon as it passes the limit.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    let mut body = Vec::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request("malformed_body", format!("could not read the body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
 
 /// Records usage events: one object, a JSON array, or NDJSON (`application/x-ndjson`).
 /// The answer is sent only after the events are committed.
@@ -64,7 +41,7 @@ pub async fn post_events(
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let format = body_format(content_type)?;
-    let body = read_body(&req, payload, state.config.max_body_bytes).await?;
+    let body = super::read_body(&req, payload, state.config.max_body_bytes).await?;
     let (report, single) = state
         .ingestor
         .ingest(&body, format, caller.team.as_deref())

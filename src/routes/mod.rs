@@ -12,7 +12,8 @@ pub mod query;
 pub mod spend;
 
 use crate::error::ApiError;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -58,6 +59,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(spend::teams)
         .service(prices::list_prices)
         .service(prices::put_prices)
+        .service(prices::import_prices)
         .service(keys::create_key)
         .service(keys::list_keys)
         .service(keys::revoke_key);
@@ -103,6 +105,32 @@ pub fn extractor_errors(cfg: &mut web::ServiceConfig) {
     .app_data(web::QueryConfig::default().error_handler(|err, _| {
         ApiError::bad_request("invalid_query", format!("invalid query string: {err}")).into()
     }));
+}
+
+/// Reads the body in chunks, refusing it as soon as it passes the limit.
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request("malformed_body", format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The answer for paths that match no route.

@@ -9,7 +9,7 @@ use crate::pricing::{beginning_of_time, PriceRates, PriceRow, StoredPrice, PRICE
 use crate::startup::AppState;
 use crate::store;
 use crate::store::prices::Written;
-use actix_web::{get, put, web, HttpRequest, HttpResponse};
+use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -263,4 +263,50 @@ pub async fn put_prices(
         unchanged: written.len() - inserted,
         price_ids,
     }))
+}
+
+/// Imports LiteLLM's `model_prices_and_context_window.json` (admin). Without `effective_from`, a
+/// model that has a price gets the new one from now on and a model with none gets it from the
+/// beginning of time; unchanged models get no version. See docs/api.md.
+#[utoipa::path(
+    params(("effective_from" = Option<String>, Query, description = "RFC 3339; default: see above")),
+    request_body(content = Object, description = "LiteLLM's price map", content_type = "application/json"),
+    responses(
+        (status = 200, body = crate::catalog::ImportReport),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody)
+    )
+)]
+#[post("/v1/prices/import")]
+pub async fn import_prices(
+    req: HttpRequest,
+    payload: web::Payload,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let params = QueryParams::parse(req.query_string());
+    let effective_from = params.time("effective_from")?;
+    if effective_from.is_some_and(|t| t < beginning_of_time()) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "effective_from must not be before 1970-01-01",
+        ));
+    }
+    let body = super::read_body(&req, payload, state.config.max_body_bytes).await?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("malformed_body", "the body is not UTF-8 text"))?;
+    let report = crate::catalog::import_litellm(&state.pool, text, effective_from, "litellm-import")
+        .await
+        .map_err(|e| match e {
+            crate::catalog::ImportError::Parse(e) => ApiError::bad_request("malformed_body", e.to_string()),
+            conflict @ crate::catalog::ImportError::Conflict(_) => ApiError::Conflict {
+                code: "price_version_exists",
+                message: conflict.to_string(),
+            },
+            crate::catalog::ImportError::Database(e) => e.into(),
+        })?;
+    state.reload_catalog().await?;
+    Ok(HttpResponse::Ok().json(report))
 }

@@ -50,14 +50,14 @@ impl Raw {
 }
 
 /// Every price row, for building the in-memory catalog.
-pub async fn load_all(pool: &PgPool) -> Result<Vec<StoredPrice>, sqlx::Error> {
+pub async fn load_all(executor: impl sqlx::PgExecutor<'_>) -> Result<Vec<StoredPrice>, sqlx::Error> {
     let rows = sqlx::query_as!(
         Raw,
         "SELECT price_id, provider, model, effective_from, service_tier, above_input_tokens, currency, input,
                 cache_read, cache_write, cache_write_1h, output, reasoning, per_request
          FROM prices"
     )
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await?;
     Ok(rows.into_iter().map(Raw::into_stored).collect())
 }
@@ -84,10 +84,10 @@ pub async fn list(
 }
 
 /// A cheap fingerprint of the table: it changes whenever a row is added.
-pub async fn version(pool: &PgPool) -> Result<(i64, i64), sqlx::Error> {
+pub async fn version(executor: impl sqlx::PgExecutor<'_>) -> Result<(i64, i64), sqlx::Error> {
     let row =
         sqlx::query!(r#"SELECT count(*) AS "rows!", COALESCE(max(price_id), 0) AS "max_id!" FROM prices"#)
-            .fetch_one(pool)
+            .fetch_one(executor)
             .await?;
     Ok((row.rows, row.max_id))
 }
@@ -102,6 +102,14 @@ pub enum Written {
     /// A row with the same key but different rates exists; rows are never rewritten, since
     /// events point at them (write a new version with a later `effective_from`).
     Conflict(i64),
+}
+
+/// Serializes catalog writers (imports, first-start loading) for the rest of the transaction.
+pub async fn lock_for_writing(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('tokenledger.prices'))")
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Writes rows, never changing an existing one.

@@ -1,1 +1,0 @@
-//! LiteLLM price map import (filled in below).
