@@ -3,9 +3,10 @@
 //! made by the pure `pricing::import::plan`; this module reads the current catalog, writes the plan
 //! in one transaction, and reports.
 
+use crate::domain::ServiceTier;
 use crate::pricing::import::plan;
 use crate::pricing::litellm::{self, LitellmError, MergedEntry, SkippedEntry, DEFAULT_PRICES_JSON};
-use crate::pricing::{beginning_of_time, Catalog};
+use crate::pricing::{beginning_of_time, cost_of, Catalog, PricedCost};
 use crate::store;
 use crate::store::prices::Written;
 use chrono::{DateTime, Utc};
@@ -152,4 +153,52 @@ pub async fn load_default_if_empty(pool: &PgPool) -> Result<Option<ImportReport>
         "loaded the default price catalog"
     );
     Ok(Some(report))
+}
+
+/// Prices the stored unpriced events of these models with the catalog (after prices were added).
+/// Returns how many events were priced. Pages through the events so memory stays bounded.
+pub async fn price_unpriced(
+    pool: &PgPool,
+    catalog: &Catalog,
+    models: &[(String, String)],
+) -> Result<u64, sqlx::Error> {
+    const PAGE: i64 = 5_000;
+    let mut priced_total = 0;
+    for (provider, model) in models {
+        let mut after = None;
+        loop {
+            let page = store::events::unpriced_page(pool, provider, model, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some((last.team_id, last.ts, last.seq));
+            let mut keys = Vec::new();
+            let mut costs = Vec::new();
+            for event in &page {
+                let tier = ServiceTier::parse(&event.service_tier).unwrap_or(ServiceTier::Standard);
+                let Some(row) = catalog.find(provider, model, tier, event.usage.input_tokens, event.ts)
+                else {
+                    continue;
+                };
+                let Some(list_cost) = cost_of(&event.usage, &row.rates) else {
+                    continue;
+                };
+                keys.push((event.team_id, event.ts, event.seq));
+                costs.push(PricedCost {
+                    price_id: row.price_id,
+                    list_cost,
+                    cost: list_cost,
+                    currency: row.currency.clone(),
+                });
+            }
+            if !keys.is_empty() {
+                priced_total += store::events::set_prices(pool, &keys, &costs).await?;
+            }
+            if (page.len() as i64) < PAGE {
+                break;
+            }
+        }
+    }
+    if priced_total > 0 {
+        tracing::info!(events = priced_total, "priced previously unpriced events");
+    }
+    Ok(priced_total)
 }

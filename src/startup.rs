@@ -110,9 +110,15 @@ pub async fn import_prices(
         store::migrate(&pool)
             .await
             .context("applying database migrations")?;
-        crate::catalog::import_litellm(&pool, json, effective_from, "litellm-import")
-            .await
-            .map_err(anyhow::Error::from)
+        let report = crate::catalog::import_litellm(&pool, json, effective_from, "litellm-import").await?;
+        let catalog = Catalog::from_rows(store::prices::load_all(&pool).await?);
+        let models: Vec<(String, String)> = report
+            .imported
+            .iter()
+            .map(|v| (v.provider.clone(), v.model.clone()))
+            .collect();
+        crate::catalog::price_unpriced(&pool, &catalog, &models).await?;
+        anyhow::Ok(report)
     }
     .await;
     pool.close().await;

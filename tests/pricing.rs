@@ -230,8 +230,14 @@ async fn a_price_row_is_never_rewritten() {
     let prices = app
         .get_json("/v1/prices?provider=anthropic&model=claude-sonnet-4-5")
         .await;
-    assert_eq!(prices["prices"].as_array().unwrap().len(), 1);
-    assert_eq!(prices["prices"][0]["input"], "3");
+    let ours: Vec<&Value> = prices["prices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["effective_from"] == "2025-01-01T00:00:00Z")
+        .collect();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0]["input"], "3");
 }
 
 #[tokio::test]
@@ -246,4 +252,37 @@ async fn prices_with_more_than_six_decimals_per_million_are_refused() {
         .await
         .unwrap();
     assert_eq!(response.status(), 422);
+}
+
+#[tokio::test]
+async fn adding_a_price_prices_the_stored_unpriced_events_of_that_model() {
+    let app = spawn_app().await;
+    let mut old = event(
+        "old",
+        "t",
+        "acme",
+        "acme-1",
+        json!({"input_tokens": 1000, "output_tokens": 1000}),
+    );
+    old["timestamp"] = json!("2025-03-01T00:00:00Z");
+    let new = event("new", "t", "acme", "acme-1", json!({"input_tokens": 2000}));
+    let other = event("other", "t", "acme", "acme-2", json!({"input_tokens": 1}));
+    app.post_events(&json!([old, new, other])).await;
+    assert_eq!(cost_of(&app, "old").await.0, None);
+
+    app.put_prices(json!([
+        {"provider": "acme", "model": "acme-1", "effective_from": "2025-01-01T00:00:00Z", "input": "1", "output": "2"},
+        {"provider": "acme", "model": "acme-1", "effective_from": "2026-01-01T00:00:00Z", "input": "3", "output": "4"},
+    ]))
+    .await;
+    // Each at the version in effect at its time: 1000 × $1 + 1000 × $2 = 3000 per million;
+    // 2000 × $3 = 6000 per million.
+    assert_eq!(cost_of(&app, "old").await.0, Some(d("0.003")));
+    assert_eq!(cost_of(&app, "new").await.0, Some(d("0.006")));
+    assert_eq!(cost_of(&app, "other").await.0, None);
+    let spend = app
+        .get_json("/v1/spend?from=2025-01-01T00:00:00Z&to=2027-01-01T00:00:00Z")
+        .await;
+    assert_eq!(spend["total"]["cost"], "0.009");
+    assert_eq!(spend["total"]["unpriced_requests"], 1);
 }

@@ -248,6 +248,13 @@ pub async fn put_prices(
     }
     tx.commit().await?;
     state.reload_catalog().await?;
+    let mut models: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.provider.clone(), r.model.clone()))
+        .collect();
+    models.sort();
+    models.dedup();
+    crate::catalog::price_unpriced(&state.pool, &state.catalog.snapshot(), &models).await?;
     let inserted = written
         .iter()
         .filter(|w| matches!(w, Written::Inserted(_)))
@@ -308,5 +315,11 @@ pub async fn import_prices(
             crate::catalog::ImportError::Database(e) => e.into(),
         })?;
     state.reload_catalog().await?;
+    let models: Vec<(String, String)> = report
+        .imported
+        .iter()
+        .map(|v| (v.provider.clone(), v.model.clone()))
+        .collect();
+    crate::catalog::price_unpriced(&state.pool, &state.catalog.snapshot(), &models).await?;
     Ok(HttpResponse::Ok().json(report))
 }

@@ -267,3 +267,96 @@ pub async fn list(
     .fetch_all(executor)
     .await
 }
+
+/// An event that has no price yet: what pricing it needs, and its key.
+#[derive(Debug, Clone)]
+pub struct Unpriced {
+    pub team_id: i64,
+    pub ts: DateTime<Utc>,
+    pub seq: i64,
+    pub service_tier: String,
+    pub usage: crate::domain::Usage,
+}
+
+/// Unpriced events of one (provider, model), after `after` in key order. A declared all-teams
+/// maintenance scan (SCALE.md rule 9), served by the partial index `events_unpriced`.
+pub async fn unpriced_page(
+    executor: impl sqlx::PgExecutor<'_>,
+    provider: &str,
+    model: &str,
+    after: Option<(i64, DateTime<Utc>, i64)>,
+    limit: i64,
+) -> Result<Vec<Unpriced>, sqlx::Error> {
+    let (team_id, ts, seq) = match after {
+        Some((team_id, ts, seq)) => (Some(team_id), Some(ts), Some(seq)),
+        None => (None, None, None),
+    };
+    let rows = sqlx::query!(
+        r#"SELECT team_id, ts, seq, service_tier, input_tokens, cache_read_tokens, cache_write_tokens,
+                  cache_write_1h_tokens, output_tokens, reasoning_tokens
+           FROM events
+           WHERE price_id IS NULL AND provider = $1 AND model = $2
+             AND ($3::bigint IS NULL OR (team_id, ts, seq) > ($3, $4::timestamptz, $5::bigint))
+           ORDER BY team_id, ts, seq
+           LIMIT $6"#,
+        provider,
+        model,
+        team_id,
+        ts,
+        seq,
+        limit,
+    )
+    .fetch_all(executor)
+    .await?;
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    Ok(rows
+        .into_iter()
+        .map(|r| Unpriced {
+            team_id: r.team_id,
+            ts: r.ts,
+            seq: r.seq,
+            service_tier: r.service_tier,
+            usage: crate::domain::Usage {
+                input_tokens: count(r.input_tokens),
+                cache_read_tokens: count(r.cache_read_tokens),
+                cache_write_tokens: count(r.cache_write_tokens),
+                cache_write_1h_tokens: count(r.cache_write_1h_tokens),
+                output_tokens: count(r.output_tokens),
+                reasoning_tokens: count(r.reasoning_tokens),
+            },
+        })
+        .collect())
+}
+
+/// Sets the price of events that are still unpriced (an event priced meanwhile is left alone).
+/// Returns how many were priced.
+pub async fn set_prices(
+    executor: impl sqlx::PgExecutor<'_>,
+    keys: &[(i64, DateTime<Utc>, i64)],
+    priced: &[PricedCost],
+) -> Result<u64, sqlx::Error> {
+    let team_id: Vec<i64> = keys.iter().map(|k| k.0).collect();
+    let ts: Vec<DateTime<Utc>> = keys.iter().map(|k| k.1).collect();
+    let seq: Vec<i64> = keys.iter().map(|k| k.2).collect();
+    let cost: Vec<Decimal> = priced.iter().map(|p| p.cost).collect();
+    let list_cost: Vec<Decimal> = priced.iter().map(|p| p.list_cost).collect();
+    let currency: Vec<String> = priced.iter().map(|p| p.currency.clone()).collect();
+    let price_id: Vec<i64> = priced.iter().map(|p| p.price_id).collect();
+    let done = sqlx::query!(
+        r#"UPDATE events e
+           SET cost = u.cost, list_cost = u.list_cost, currency = u.currency, price_id = u.price_id
+           FROM UNNEST($1::bigint[], $2::timestamptz[], $3::bigint[], $4::numeric[], $5::numeric[], $6::text[], $7::bigint[])
+                AS u(team_id, ts, seq, cost, list_cost, currency, price_id)
+           WHERE e.team_id = u.team_id AND e.ts = u.ts AND e.seq = u.seq AND e.price_id IS NULL"#,
+        &team_id,
+        &ts,
+        &seq,
+        &cost,
+        &list_cost,
+        &currency,
+        &price_id,
+    )
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected())
+}
