@@ -246,3 +246,62 @@ async fn teams_lists_teams_with_usage_in_the_period() {
         json!([{"team": "ads", "requests": 1}, {"team": "search", "requests": 3}])
     );
 }
+
+#[tokio::test]
+async fn reconciliation_shows_where_the_gateway_and_the_catalog_disagree() {
+    let app = seeded().await;
+    let with_cost = |id: &str, model: &str, input: u64, cost: &str| {
+        let mut e = event(id, "recon", "openai", model, json!({"input_tokens": input}));
+        e["cost"] = json!(cost);
+        e
+    };
+    app.post_events(&json!([
+        // catalog: 1000 × $2.5 = 2500 per million → 0.0025; the gateway says 0.003
+        with_cost("r1", "gpt-4o", 1000, "0.003"),
+        // catalog: 2000 × $2.5 → 0.005; the gateway agrees
+        with_cost("r2", "gpt-4o", 2000, "0.005"),
+        // no catalog price: reported only, not reconciled
+        with_cost("r3", "unknown-model", 10, "0.1"),
+    ]))
+    .await;
+    let spend = app
+        .get_json(&format!(
+            "/v1/spend?{NOVEMBER}&team=recon&group_by=model&include=reconciliation"
+        ))
+        .await;
+    let gpt = row(&spend, &[("model", "gpt-4o")]);
+    assert_eq!(gpt["reconciled_requests"], 2);
+    assert_eq!(gpt["computed_cost"], "0.0075");
+    assert_eq!(gpt["reported_cost"], "0.008");
+    assert_eq!(gpt["cost_difference"], "0.0005");
+    let unknown = row(&spend, &[("model", "unknown-model")]);
+    assert_eq!(unknown["reconciled_requests"], 0);
+    assert_eq!(unknown["cost"], "0.1");
+    assert_eq!(spend["total"]["cost_difference"], "0.0005");
+    // Without include=reconciliation the rows keep their usual shape.
+    let plain = app.get_json(&format!("/v1/spend?{NOVEMBER}&team=recon")).await;
+    assert!(plain["total"].get("cost_difference").is_none());
+    // The counted cost is the catalog's by default: 0.0025 + 0.005 + 0.1 (reported, no price).
+    assert_eq!(plain["total"]["cost"], "0.1075");
+}
+
+#[tokio::test]
+async fn the_cost_source_setting_picks_which_cost_counts() {
+    let app = common::spawn_app_with(|c| c.cost_source = tokenledger::config::CostSource::Reported).await;
+    let with_cost = |id: &str, input: u64, cost: Option<&str>| {
+        let mut e = event(id, "t", "openai", "gpt-4o", json!({"input_tokens": input}));
+        if let Some(cost) = cost {
+            e["cost"] = json!(cost);
+        }
+        e
+    };
+    // Shipped catalog: gpt-4o input $2.5 per million.
+    app.post_events(&json!([
+        with_cost("a", 1000, Some("0.003")),
+        with_cost("b", 2000, None)
+    ]))
+    .await;
+    let spend = app.get_json(&format!("/v1/spend?{NOVEMBER}")).await;
+    // reported where sent (0.003), else computed (2000 × $2.5 = 0.005)
+    assert_eq!(spend["total"]["cost"], "0.008");
+}

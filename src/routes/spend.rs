@@ -53,6 +53,24 @@ pub struct SpendAnswer {
     total: Map<String, Value>,
 }
 
+/// The reconciliation fields (`include=reconciliation`): over events that carry both a catalog cost
+/// and a reported cost, the two sums and reported minus computed.
+fn reconciliation_fields(t: &Totals, out: &mut Map<String, Value>) {
+    out.insert("reconciled_requests".into(), t.reconciled_requests.into());
+    out.insert(
+        "computed_cost".into(),
+        Value::String(format_amount(t.reconciled_computed)),
+    );
+    out.insert(
+        "reported_cost".into(),
+        Value::String(format_amount(t.reconciled_reported)),
+    );
+    out.insert(
+        "cost_difference".into(),
+        Value::String(format_amount(t.reconciled_reported - t.reconciled_computed)),
+    );
+}
+
 fn totals_fields(t: &Totals, out: &mut Map<String, Value>) {
     out.insert("cost".into(), Value::String(format_amount(t.cost)));
     out.insert("requests".into(), t.requests.into());
@@ -75,6 +93,13 @@ const TOTAL_COLUMNS: [&str; 8] = [
     "unpriced_requests",
 ];
 
+const RECONCILIATION_COLUMNS: [&str; 4] = [
+    "reconciled_requests",
+    "computed_cost",
+    "reported_cost",
+    "cost_difference",
+];
+
 fn bucket_text(bucket: DateTime<Utc>, offset_seconds: i32) -> String {
     match FixedOffset::east_opt(offset_seconds) {
         Some(offset) => bucket
@@ -84,7 +109,7 @@ fn bucket_text(bucket: DateTime<Utc>, offset_seconds: i32) -> String {
     }
 }
 
-fn row_object(row: &SpendRow, group_by: &[Dimension]) -> Map<String, Value> {
+fn row_object(row: &SpendRow, group_by: &[Dimension], reconcile: bool) -> Map<String, Value> {
     let mut out = Map::new();
     if let Some((bucket, offset)) = row.bucket {
         out.insert("bucket".into(), Value::String(bucket_text(bucket, offset)));
@@ -96,6 +121,9 @@ fn row_object(row: &SpendRow, group_by: &[Dimension]) -> Map<String, Value> {
         );
     }
     totals_fields(&row.totals, &mut out);
+    if reconcile {
+        reconciliation_fields(&row.totals, &mut out);
+    }
     out
 }
 
@@ -125,6 +153,8 @@ fn csv_field(value: &Value) -> String {
         ("provider" = Option<String>, Query, description = "Filter; repeatable"),
         ("model" = Option<String>, Query, description = "Filter; repeatable"),
         ("currency" = Option<String>, Query, description = "Default USD"),
+        ("include" = Option<String>, Query, description = "reconciliation: add, per row, the catalog and reported \
+          cost of events that carry both, and their difference (reported minus computed)"),
     ),
     responses(
         (status = 200, body = SpendAnswer, description = "JSON, or CSV with Accept: text/csv"),
@@ -172,6 +202,16 @@ pub async fn spend(
         }
     };
     let tz = params.one("tz")?.unwrap_or_else(|| "UTC".to_owned());
+    let reconcile = match params.one("include")?.as_deref() {
+        None => false,
+        Some("reconciliation") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("include={other:?}: the only option is reconciliation"),
+            ))
+        }
+    };
     let currency = params
         .one("currency")?
         .unwrap_or_else(|| "USD".to_owned())
@@ -216,7 +256,7 @@ pub async fn spend(
     for row in &rows {
         total.add(&row.totals);
     }
-    let objects: Vec<Map<String, Value>> = rows.iter().map(|r| row_object(r, &group_by)).collect();
+    let objects: Vec<Map<String, Value>> = rows.iter().map(|r| row_object(r, &group_by, reconcile)).collect();
 
     let wants_csv = req
         .headers()
@@ -230,6 +270,9 @@ pub async fn spend(
         }
         columns.extend(group_by.iter().map(Dimension::name));
         columns.extend(TOTAL_COLUMNS.iter().map(|c| (*c).to_owned()));
+        if reconcile {
+            columns.extend(RECONCILIATION_COLUMNS.iter().map(|c| (*c).to_owned()));
+        }
         let mut csv = columns
             .iter()
             .map(|c| csv_field(&Value::String(c.clone())))
@@ -250,6 +293,9 @@ pub async fn spend(
     }
     let mut total_object = Map::new();
     totals_fields(&total, &mut total_object);
+    if reconcile {
+        reconciliation_fields(&total, &mut total_object);
+    }
     Ok(HttpResponse::Ok().json(SpendAnswer {
         currency,
         from,

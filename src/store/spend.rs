@@ -99,6 +99,12 @@ pub struct Totals {
     pub output_tokens: i64,
     pub reasoning_tokens: i64,
     pub unpriced_requests: i64,
+    /// Reconciliation: events that have both a catalog cost and a reported cost in the currency.
+    pub reconciled_requests: i64,
+    /// Their catalog cost.
+    pub reconciled_computed: Decimal,
+    /// Their reported cost.
+    pub reconciled_reported: Decimal,
 }
 
 impl Totals {
@@ -112,6 +118,9 @@ impl Totals {
         self.output_tokens += other.output_tokens;
         self.reasoning_tokens += other.reasoning_tokens;
         self.unpriced_requests += other.unpriced_requests;
+        self.reconciled_requests += other.reconciled_requests;
+        self.reconciled_computed += other.reconciled_computed;
+        self.reconciled_reported += other.reconciled_reported;
     }
 }
 
@@ -186,7 +195,25 @@ pub async fn spend(pool: &PgPool, query: &SpendQuery) -> Result<Vec<SpendRow>, s
          COALESCE(sum(e.cache_write_tokens), 0)::bigint AS cache_write_tokens, \
          COALESCE(sum(e.output_tokens), 0)::bigint AS output_tokens, \
          COALESCE(sum(e.reasoning_tokens), 0)::bigint AS reasoning_tokens, \
-         count(*) FILTER (WHERE e.price_id IS NULL) AS unpriced_requests \
+         count(*) FILTER (WHERE e.price_id IS NULL) AS unpriced_requests, \
+         count(*) FILTER (WHERE e.cost IS NOT NULL AND e.reported_cost IS NOT NULL \
+                          AND e.currency = e.reported_currency AND e.currency = ",
+    )
+    .push_bind(query.currency.clone())
+    .push(
+        ") AS reconciled_requests, \
+         COALESCE(sum(e.cost) FILTER (WHERE e.reported_cost IS NOT NULL \
+                          AND e.currency = e.reported_currency AND e.currency = ",
+    )
+    .push_bind(query.currency.clone())
+    .push(
+        "), 0) AS reconciled_computed, \
+         COALESCE(sum(e.reported_cost) FILTER (WHERE e.cost IS NOT NULL \
+                          AND e.currency = e.reported_currency AND e.currency = ",
+    )
+    .push_bind(query.currency.clone())
+    .push(
+        "), 0) AS reconciled_reported \
          FROM events e JOIN teams t ON t.team_id = e.team_id WHERE e.ts >= ",
     )
     .push_bind(query.from)
@@ -243,6 +270,9 @@ pub async fn spend(pool: &PgPool, query: &SpendQuery) -> Result<Vec<SpendRow>, s
                     output_tokens: row.try_get("output_tokens")?,
                     reasoning_tokens: row.try_get("reasoning_tokens")?,
                     unpriced_requests: row.try_get("unpriced_requests")?,
+                    reconciled_requests: row.try_get("reconciled_requests")?,
+                    reconciled_computed: row.try_get("reconciled_computed")?,
+                    reconciled_reported: row.try_get("reconciled_reported")?,
                 },
             })
         })
