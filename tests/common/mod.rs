@@ -37,6 +37,40 @@ async fn server_url() -> String {
         .clone()
 }
 
+/// Drops test databases left by runs more than an hour ago (their names carry their creation time),
+/// so a shared server does not fill up. Databases still in use refuse to drop and are left alone.
+async fn drop_stale_databases(server: &str) {
+    use sqlx::{ConnectOptions, Connection, Executor};
+    let Ok(mut conn) = sqlx::postgres::PgConnectOptions::from_str(server)
+        .unwrap()
+        .connect()
+        .await
+    else {
+        return;
+    };
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'tl_test_%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
+    let now = chrono::Utc::now().timestamp();
+    for name in names {
+        let created = name
+            .split('_')
+            .nth(2)
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0);
+        if now - created > 3600 {
+            let _ = conn
+                .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+                .await;
+        }
+    }
+    let _ = conn.close().await;
+}
+
+static CLEANUP: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
 fn with_database(url: &str, database: &str) -> String {
     // Replace the path component (the database name), keeping query parameters such as host=.
     let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
@@ -56,7 +90,12 @@ fn with_database(url: &str, database: &str) -> String {
 pub async fn fresh_database() -> String {
     use sqlx::{ConnectOptions, Connection, Executor};
     let server = server_url().await;
-    let name = format!("tl_test_{:016x}", rand::random::<u64>());
+    CLEANUP.get_or_init(|| drop_stale_databases(&server)).await;
+    let name = format!(
+        "tl_test_{}_{:016x}",
+        chrono::Utc::now().timestamp(),
+        rand::random::<u64>()
+    );
     let mut conn = sqlx::postgres::PgConnectOptions::from_str(&server)
         .unwrap()
         .connect()
