@@ -6,7 +6,7 @@
 use crate::domain::ServiceTier;
 use crate::pricing::import::plan;
 use crate::pricing::litellm::{self, LitellmError, MergedEntry, SkippedEntry, DEFAULT_PRICES_JSON};
-use crate::pricing::{beginning_of_time, cost_of, Catalog, PricedCost};
+use crate::pricing::{beginning_of_time, Catalog};
 use crate::store;
 use crate::store::prices::Written;
 use chrono::{DateTime, Utc};
@@ -174,20 +174,11 @@ pub async fn price_unpriced(
             let mut costs = Vec::new();
             for event in &page {
                 let tier = ServiceTier::parse(&event.service_tier).unwrap_or(ServiceTier::Standard);
-                let Some(row) = catalog.find(provider, model, tier, event.usage.input_tokens, event.ts)
-                else {
-                    continue;
-                };
-                let Some(list_cost) = cost_of(&event.usage, &row.rates) else {
+                let Some(priced) = catalog.price_call(provider, model, tier, &event.usage, event.ts) else {
                     continue;
                 };
                 keys.push((event.team_id, event.ts, event.seq));
-                costs.push(PricedCost {
-                    price_id: row.price_id,
-                    list_cost,
-                    cost: list_cost,
-                    currency: row.currency.clone(),
-                });
+                costs.push(priced);
             }
             if !keys.is_empty() {
                 priced_total += store::events::set_prices(pool, &keys, &costs).await?;

@@ -13,6 +13,7 @@ pub mod error;
 pub mod ingest;
 pub mod metrics;
 pub mod pricing;
+pub mod reprice;
 pub mod routes;
 pub mod startup;
 pub mod store;

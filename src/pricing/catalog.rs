@@ -2,7 +2,7 @@
 //! price changes (here or, within the refresh interval, on another replica) and swapped in whole.
 
 use super::{cost_of, Rates, StoredPrice};
-use crate::domain::{ServiceTier, UsageEvent};
+use crate::domain::{ServiceTier, Usage, UsageEvent};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -128,14 +128,28 @@ impl Catalog {
 
     /// Prices an event, or `None` when the catalog has no price for it at its time.
     pub fn price(&self, event: &UsageEvent) -> Option<PricedCost> {
-        let row = self.find(
+        self.price_call(
             &event.provider,
             &event.model,
             event.service_tier,
-            event.usage.input_tokens,
+            &event.usage,
             event.timestamp,
-        )?;
-        let list_cost = cost_of(&event.usage, &row.rates)?;
+        )
+    }
+
+    /// Prices a call given by its parts (a stored event has no `UsageEvent`): the row `find`
+    /// chooses, applied by `cost_of`. Ingest, pricing of unpriced events and re-pricing all come
+    /// through here, so an event is priced the same way whenever it is priced.
+    pub fn price_call(
+        &self,
+        provider: &str,
+        model: &str,
+        tier: ServiceTier,
+        usage: &Usage,
+        at: DateTime<Utc>,
+    ) -> Option<PricedCost> {
+        let row = self.find(provider, model, tier, usage.input_tokens, at)?;
+        let list_cost = cost_of(usage, &row.rates)?;
         Some(PricedCost {
             price_id: row.price_id,
             list_cost,

@@ -1,10 +1,12 @@
 //! Prices and the cost of a call. Everything here is pure: Decimal in, Decimal out, no I/O.
-//! `store::prices` loads the catalog from the database; `ingest` asks it for the price of an event.
+//! `store::prices` loads the catalog from the database; `ingest` asks it for the price of an event;
+//! `reprice` decides what stored events cost with today's catalog.
 
 pub mod catalog;
 pub mod cost;
 pub mod import;
 pub mod litellm;
+pub mod reprice;
 
 pub use catalog::{Catalog, CatalogHandle, PricedCost};
 pub use cost::{cost_of, PriceRates, Rates};

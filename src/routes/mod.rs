@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod prices;
 pub mod query;
+pub mod reprice;
 pub mod spend;
 
 use crate::error::ApiError;
@@ -60,6 +61,10 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(prices::list_prices)
         .service(prices::put_prices)
         .service(prices::import_prices)
+        .service(reprice::post_reprice)
+        .service(reprice::list_runs)
+        .service(reprice::get_run)
+        .service(reprice::list_changes)
         .service(keys::create_key)
         .service(keys::list_keys)
         .service(keys::revoke_key);

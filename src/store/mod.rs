@@ -6,6 +6,7 @@ pub mod events;
 pub mod keys;
 pub mod partitions;
 pub mod prices;
+pub mod reprice;
 pub mod spend;
 pub mod teams;
 
