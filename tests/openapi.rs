@@ -21,6 +21,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/prices"),
     ("put", "/v1/prices"),
     ("post", "/v1/prices/import"),
+    ("get", "/v1/aliases"),
+    ("put", "/v1/aliases"),
     ("post", "/v1/keys"),
     ("get", "/v1/keys"),
     ("delete", "/v1/keys/{id}"),

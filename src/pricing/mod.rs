@@ -1,12 +1,14 @@
 //! Prices and the cost of a call. Everything here is pure: Decimal in, Decimal out, no I/O.
 //! `store::prices` loads the catalog from the database; `ingest` asks it for the price of an event.
 
+pub mod aliases;
 pub mod catalog;
 pub mod cost;
 pub mod import;
 pub mod litellm;
 
-pub use catalog::{Catalog, CatalogHandle, PricedCost};
+pub use aliases::{Alias, Rule};
+pub use catalog::{Catalog, CatalogHandle, PricedCost, Resolution, Via};
 pub use cost::{cost_of, PriceRates, Rates};
 
 use crate::domain::ServiceTier;

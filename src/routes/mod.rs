@@ -2,6 +2,7 @@
 //! call `ingest`/`store`, and shape the answer. Every route is registered through
 //! `utoipa_actix_web`, so the OpenAPI document lists exactly the routes that exist.
 
+pub mod aliases;
 pub mod events;
 pub mod health;
 pub mod keys;
@@ -60,6 +61,8 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(prices::list_prices)
         .service(prices::put_prices)
         .service(prices::import_prices)
+        .service(aliases::list_aliases)
+        .service(aliases::put_aliases)
         .service(keys::create_key)
         .service(keys::list_keys)
         .service(keys::revoke_key);

@@ -360,3 +360,15 @@ pub async fn set_prices(
     .await?;
     Ok(done.rows_affected())
 }
+
+/// The (provider, model) pairs that have unpriced events. A declared all-teams maintenance scan
+/// (SCALE.md rule 9), served by the partial index `events_unpriced`: run when prices or aliases
+/// change, to find the events a new match now prices.
+pub async fn unpriced_models(
+    executor: impl sqlx::PgExecutor<'_>,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query!("SELECT DISTINCT provider, model FROM events WHERE price_id IS NULL")
+        .fetch_all(executor)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.provider, r.model)).collect())
+}
