@@ -1,4 +1,4 @@
-//! Model matching against the shipped catalog: built-in rules and the alias table.
+//! Model matching against the shipped catalog: built-in rules, the alias table, `GET /v1/unpriced`.
 //! Expected costs are worked by hand from catalog/default_prices.json (per token × 1e6 = per
 //! million) and compared as decimal strings, never floats.
 
@@ -232,6 +232,7 @@ async fn an_alias_added_by_put_prices_the_stored_unpriced_events_it_covers() {
     .await;
     let again: Value = again.json().await.unwrap();
     assert_eq!(again, json!({"written": 0, "unchanged": 1, "priced_events": 0}));
+    assert_eq!(app.get_json("/v1/unpriced").await["models"], json!([]));
 }
 
 #[tokio::test]
@@ -301,4 +302,57 @@ async fn adding_a_price_prices_unpriced_events_that_a_rule_now_matches() {
     let dated = stored_event(&app, "dated").await;
     assert_eq!(dated["cost"], "0.003");
     assert_eq!(dated["model"], "acme-9-2026-10-01");
+}
+
+#[tokio::test]
+async fn unpriced_models_are_listed_with_counts_and_first_and_last_seen() {
+    let app = spawn_app().await;
+    let at = |id: &str, team: &str, model: &str, ts: &str| {
+        let mut e = event(id, team, "openai", model, json!({"input_tokens": 10}));
+        e["timestamp"] = json!(ts);
+        e
+    };
+    let batch = json!([
+        at("1", "search", "acme-1", "2026-11-02T10:00:00Z"),
+        at("2", "search", "acme-1", "2026-11-03T10:00:00Z"),
+        at("3", "ads", "acme-1", "2026-11-04T10:00:00Z"),
+        at("4", "ads", "acme-2", "2026-11-05T10:00:00Z"),
+        // Priced by the shipped catalog: not listed.
+        at("5", "ads", "gpt-4o", "2026-11-05T10:00:00Z"),
+    ]);
+    let body: Value = app.post_events(&batch).await.json().await.unwrap();
+    assert_eq!(body["accepted"], 5, "{body}");
+
+    let all = app.get_json("/v1/unpriced").await;
+    assert_eq!(
+        all,
+        json!({"models": [
+            {"provider": "openai", "model": "acme-1", "events": 3,
+             "first_seen": "2026-11-02T10:00:00Z", "last_seen": "2026-11-04T10:00:00Z"},
+            {"provider": "openai", "model": "acme-2", "events": 1,
+             "first_seen": "2026-11-05T10:00:00Z", "last_seen": "2026-11-05T10:00:00Z"},
+        ]})
+    );
+    let ranged = app
+        .get_json("/v1/unpriced?from=2026-11-03T00:00:00Z&to=2026-11-05T00:00:00Z")
+        .await;
+    assert_eq!(
+        ranged["models"],
+        json!([{"provider": "openai", "model": "acme-1", "events": 2,
+                "first_seen": "2026-11-03T10:00:00Z", "last_seen": "2026-11-04T10:00:00Z"}])
+    );
+    let search = app.create_key("read", Some("search")).await;
+    let seen: Value = app.get_with(&search, "/v1/unpriced").await.json().await.unwrap();
+    assert_eq!(
+        seen["models"],
+        json!([{"provider": "openai", "model": "acme-1", "events": 2,
+                "first_seen": "2026-11-02T10:00:00Z", "last_seen": "2026-11-03T10:00:00Z"}])
+    );
+    assert_eq!(app.get_with(&search, "/v1/unpriced?team=ads").await.status(), 403);
+    assert_eq!(
+        app.get("/v1/unpriced?from=2026-11-05T00:00:00Z&to=2026-11-01T00:00:00Z")
+            .await
+            .status(),
+        400
+    );
 }

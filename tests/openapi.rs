@@ -23,6 +23,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/prices/import"),
     ("get", "/v1/aliases"),
     ("put", "/v1/aliases"),
+    ("get", "/v1/unpriced"),
     ("post", "/v1/keys"),
     ("get", "/v1/keys"),
     ("delete", "/v1/keys/{id}"),

@@ -11,6 +11,7 @@ pub mod middleware;
 pub mod prices;
 pub mod query;
 pub mod spend;
+pub mod unpriced;
 
 use crate::error::ApiError;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -63,6 +64,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(prices::import_prices)
         .service(aliases::list_aliases)
         .service(aliases::put_aliases)
+        .service(unpriced::list_unpriced)
         .service(keys::create_key)
         .service(keys::list_keys)
         .service(keys::revoke_key);
