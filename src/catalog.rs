@@ -1,7 +1,8 @@
 //! Catalog changes that reach the database: LiteLLM imports (`POST /v1/prices/import`,
 //! `tokenledger prices import`) and the default catalog loaded on first start. The decisions are
 //! made by the pure `pricing::import::plan`; this module reads the current catalog, writes the plan
-//! in one transaction, and reports.
+//! in one transaction, and reports. Also: loading the in-memory catalog (prices and aliases), and
+//! pricing the stored unpriced events a change now covers.
 
 use crate::domain::ServiceTier;
 use crate::pricing::import::plan;
@@ -12,6 +13,23 @@ use crate::store::prices::Written;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
+use std::collections::HashSet;
+
+/// Builds the in-memory catalog from the database: every price row and every alias.
+pub async fn load(pool: &PgPool) -> Result<Catalog, sqlx::Error> {
+    let prices = store::prices::load_all(pool).await?;
+    let aliases = store::aliases::load_all(pool).await?;
+    Ok(Catalog::from_rows(prices).with_aliases(aliases))
+}
+
+/// A fingerprint of what the in-memory catalog is built from: it changes whenever a price row or
+/// an alias is added or changed.
+pub async fn version(pool: &PgPool) -> Result<[(i64, i64); 2], sqlx::Error> {
+    Ok([
+        store::prices::version(pool).await?,
+        store::aliases::version(pool).await?,
+    ])
+}
 
 /// What an import did.
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
@@ -155,16 +173,31 @@ pub async fn load_default_if_empty(pool: &PgPool) -> Result<Option<ImportReport>
     Ok(Some(report))
 }
 
-/// Prices the stored unpriced events of these models with the catalog (after prices were added).
-/// Returns how many events were priced. Pages through the events so memory stays bounded.
+/// Prices the stored unpriced events that these catalog models now price (after prices or
+/// aliases were added): the events of each model itself and of every id the catalog resolves to
+/// it (an alias, a built-in rule), each at the version in effect at its time. Returns how many
+/// events were priced. Pages through the events so memory stays bounded.
 pub async fn price_unpriced(
     pool: &PgPool,
     catalog: &Catalog,
     models: &[(String, String)],
 ) -> Result<u64, sqlx::Error> {
     const PAGE: i64 = 5_000;
+    if models.is_empty() {
+        return Ok(0);
+    }
+    let wanted: HashSet<&(String, String)> = models.iter().collect();
+    let covered: Vec<(String, String)> = store::events::unpriced_models(pool)
+        .await?
+        .into_iter()
+        .filter(|(provider, model)| {
+            catalog
+                .resolve(provider, model)
+                .is_some_and(|r| wanted.contains(&(provider.clone(), r.model)))
+        })
+        .collect();
     let mut priced_total = 0;
-    for (provider, model) in models {
+    for (provider, model) in &covered {
         let mut after = None;
         loop {
             let page = store::events::unpriced_page(pool, provider, model, after, PAGE).await?;

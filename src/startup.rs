@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::ingest::writer::{WriterConfig, WriterTasks};
 use crate::ingest::{EventWriter, Ingestor};
 use crate::metrics::Metrics;
-use crate::pricing::{Catalog, CatalogHandle};
+use crate::pricing::CatalogHandle;
 use crate::{routes, store};
 use actix_web::{middleware::from_fn, web, App, HttpServer};
 use anyhow::Context;
@@ -42,8 +42,7 @@ impl AppState {
 }
 
 async fn reload_catalog(pool: &PgPool, catalog: &CatalogHandle) -> Result<(), sqlx::Error> {
-    let rows = store::prices::load_all(pool).await?;
-    catalog.replace(Catalog::from_rows(rows));
+    catalog.replace(crate::catalog::load(pool).await?);
     Ok(())
 }
 
@@ -111,7 +110,7 @@ pub async fn import_prices(
             .await
             .context("applying database migrations")?;
         let report = crate::catalog::import_litellm(&pool, json, effective_from, "litellm-import").await?;
-        let catalog = Catalog::from_rows(store::prices::load_all(&pool).await?);
+        let catalog = crate::catalog::load(&pool).await?;
         let models: Vec<(String, String)> = report
             .imported
             .iter()
@@ -262,13 +261,13 @@ impl Application {
     }
 }
 
-/// Picks up price changes made on other replicas.
+/// Picks up price and alias changes made on other replicas.
 async fn refresh_catalog(pool: PgPool, catalog: Arc<CatalogHandle>, every: Duration) {
-    let mut seen = store::prices::version(&pool).await.ok();
+    let mut seen = crate::catalog::version(&pool).await.ok();
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        match store::prices::version(&pool).await {
+        match crate::catalog::version(&pool).await {
             Ok(version) if Some(version) != seen => {
                 if reload_catalog(&pool, &catalog).await.is_ok() {
                     seen = Some(version);

@@ -13,8 +13,10 @@
 //!    subset laws of the counts, names, tags, cost and currency. Each failure has a stable code
 //!    (`missing_field`, `invalid_usage`, `timestamp_in_future`, ...), reported per event.
 //! 5. **Price** (`pricing`). The in-memory catalog gives the price row in effect at the event's
-//!    time for its provider, model, service tier and context size; the cost is exact Decimal. No
-//!    price means the event is stored unpriced, never dropped.
+//!    time for its provider, model, service tier and context size; the cost is exact Decimal. The
+//!    model id is matched exactly, else through an operator's alias, else by a few built-in rules
+//!    (`pricing::aliases`); the event keeps its own model id either way. No price means the event
+//!    is stored unpriced, never dropped, and its model is listed by `GET /v1/unpriced`.
 //! 6. **Write** (`writer`). The events go to the group-commit writer, which writes the queued
 //!    events of many requests in one statement: new (team, id) keys are claimed in `event_keys`
 //!    and exactly those events inserted. A known id with the same content is a duplicate (counted

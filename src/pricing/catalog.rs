@@ -1,6 +1,9 @@
-//! The in-memory catalog every replica prices from. It is rebuilt from the `prices` table when a
-//! price changes (here or, within the refresh interval, on another replica) and swapped in whole.
+//! The in-memory catalog every replica prices from. It is rebuilt from the `prices` and
+//! `model_aliases` tables when either changes (here or, within the refresh interval, on another
+//! replica) and swapped in whole. Which catalog model prices an event's model id is decided by
+//! [`Catalog::resolve`], following `pricing::aliases`.
 
+use super::aliases::{fallbacks, Alias, Rule};
 use super::{cost_of, Rates, StoredPrice};
 use crate::domain::{ServiceTier, Usage, UsageEvent};
 use chrono::{DateTime, Utc};
@@ -36,10 +39,30 @@ pub struct PricedCost {
     pub currency: String,
 }
 
-/// Prices by (provider, model), each with its versions in ascending `effective_from`.
+/// How an event's model id reached a catalog model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The id itself has a price.
+    Exact,
+    /// An operator's alias (`model_aliases`).
+    Alias,
+    /// A built-in rule.
+    Rule(Rule),
+}
+
+/// The catalog model that prices a model id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    pub model: String,
+    pub via: Via,
+}
+
+/// Prices by (provider, model), each with its versions in ascending `effective_from`, and the
+/// operator's aliases.
 #[derive(Debug, Default)]
 pub struct Catalog {
     models: HashMap<(String, String), Vec<Version>>,
+    aliases: HashMap<(String, String), String>,
     rows: usize,
 }
 
@@ -72,7 +95,18 @@ impl Catalog {
         for versions in models.values_mut() {
             versions.sort_by_key(|v| v.effective_from);
         }
-        Self { models, rows }
+        Self {
+            models,
+            aliases: HashMap::new(),
+            rows,
+        }
+    }
+
+    /// Adds the operator's aliases (replacing any with the same provider and alias).
+    pub fn with_aliases(mut self, aliases: impl IntoIterator<Item = Alias>) -> Self {
+        self.aliases
+            .extend(aliases.into_iter().map(|a| ((a.provider, a.alias), a.model)));
+        self
     }
 
     /// Number of price rows.
@@ -84,12 +118,44 @@ impl Catalog {
         self.rows == 0
     }
 
-    /// Whether any price exists for this (provider, model), at any time.
+    /// Whether any price exists for exactly this (provider, model), at any time.
     pub fn knows(&self, provider: &str, model: &str) -> bool {
         self.models.contains_key(&(provider.to_owned(), model.to_owned()))
     }
 
-    /// The rows of the version of (provider, model) in effect at `at`, with its start.
+    /// The catalog model that prices `model` of `provider` (both normalized): the id itself when it
+    /// has a price at any time, else its alias when the alias's target has one, else the first
+    /// built-in fallback that has one (see `pricing::aliases`). A name is matched before time is
+    /// looked at: an id with a price from 2026 on is not priced through a rule before that.
+    pub fn resolve(&self, provider: &str, model: &str) -> Option<Resolution> {
+        let found = |name: &str, via| {
+            self.knows(provider, name).then(|| Resolution {
+                model: name.to_owned(),
+                via,
+            })
+        };
+        if let Some(exact) = found(model, Via::Exact) {
+            return Some(exact);
+        }
+        let alias = self.aliases.get(&(provider.to_owned(), model.to_owned()));
+        if let Some(aliased) = alias.and_then(|target| found(target, Via::Alias)) {
+            return Some(aliased);
+        }
+        fallbacks(provider, model)
+            .into_iter()
+            .find_map(|(name, rule)| found(&name, Via::Rule(rule)))
+    }
+
+    /// The versions that price `model`, through [`Self::resolve`].
+    fn versions_of(&self, provider: &str, model: &str) -> Option<&Vec<Version>> {
+        if let Some(versions) = self.models.get(&(provider.to_owned(), model.to_owned())) {
+            return Some(versions);
+        }
+        let resolved = self.resolve(provider, model)?;
+        self.models.get(&(provider.to_owned(), resolved.model))
+    }
+
+    /// The rows of the version of exactly (provider, model) in effect at `at`, with its start.
     pub fn version_at(
         &self,
         provider: &str,
@@ -102,9 +168,9 @@ impl Catalog {
         Some((version.effective_from, &version.rows))
     }
 
-    /// The row that prices a call: the version in effect at `at`, the requested service tier
-    /// (standard when the version has no rows for it), and the long-context row with the highest
-    /// threshold the request's input exceeds.
+    /// The row that prices a call: of the catalog model `model` resolves to, the version in
+    /// effect at `at`, the requested service tier (standard when the version has no rows for it),
+    /// and the long-context row with the highest threshold the request's input exceeds.
     pub fn find(
         &self,
         provider: &str,
@@ -113,7 +179,7 @@ impl Catalog {
         input_tokens: u64,
         at: DateTime<Utc>,
     ) -> Option<&CatalogRow> {
-        let versions = self.models.get(&(provider.to_owned(), model.to_owned()))?;
+        let versions = self.versions_of(provider, model)?;
         let in_effect = versions.partition_point(|v| v.effective_from <= at);
         let version = versions.get(in_effect.checked_sub(1)?)?;
         let has_tier = version.rows.iter().any(|r| r.service_tier == tier);
@@ -258,6 +324,96 @@ mod tests {
         };
         assert_eq!(find(200_000).map(|r| r.price_id), Some(1));
         assert_eq!(find(200_001).map(|r| r.price_id), Some(2));
+    }
+
+    fn priced(id: i64, provider: &str, model: &str) -> StoredPrice {
+        let mut stored = row(id, "2025-01-01T00:00:00Z", ServiceTier::Standard, 0, "1");
+        stored.row.provider = provider.into();
+        stored.row.model = model.into();
+        stored
+    }
+
+    fn alias(provider: &str, alias: &str, model: &str) -> Alias {
+        Alias {
+            provider: provider.into(),
+            alias: alias.into(),
+            model: model.into(),
+        }
+    }
+
+    fn matching() -> Catalog {
+        Catalog::from_rows([
+            priced(1, "openai", "gpt-4o"),
+            priced(2, "openai", "gpt-4o-2024-05-13"),
+            priced(3, "bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+            priced(4, "vertex_ai", "claude-opus-4-6"),
+        ])
+        .with_aliases([
+            alias(
+                "bedrock",
+                "apac.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            ),
+            alias("openai", "gpt-4o-2024-11-20", "gpt-4o-2024-05-13"),
+            alias("openai", "gpt-4o-2099-01-01", "no-such-model"),
+        ])
+    }
+
+    #[test]
+    fn an_id_with_its_own_price_is_never_rerouted() {
+        let c = matching();
+        let r = c.resolve("openai", "gpt-4o-2024-05-13").unwrap();
+        assert_eq!((r.model.as_str(), r.via), ("gpt-4o-2024-05-13", Via::Exact));
+    }
+
+    #[test]
+    fn an_alias_comes_before_the_built_in_rules() {
+        let c = matching();
+        // The date rule would say gpt-4o; the operator said otherwise.
+        let r = c.resolve("openai", "gpt-4o-2024-11-20").unwrap();
+        assert_eq!((r.model.as_str(), r.via), ("gpt-4o-2024-05-13", Via::Alias));
+        let r = c
+            .resolve("bedrock", "apac.anthropic.claude-sonnet-4-5-20250929-v1:0")
+            .unwrap();
+        assert_eq!(r.model, "us.anthropic.claude-sonnet-4-5-20250929-v1:0");
+    }
+
+    #[test]
+    fn an_alias_to_a_model_without_a_price_is_passed_over() {
+        let c = matching();
+        let r = c.resolve("openai", "gpt-4o-2099-01-01").unwrap();
+        assert_eq!(
+            (r.model.as_str(), r.via),
+            ("gpt-4o", Via::Rule(Rule::DatedSnapshot))
+        );
+    }
+
+    #[test]
+    fn the_built_in_rules_apply_within_the_events_provider_only() {
+        let c = matching();
+        let r = c.resolve("vertex_ai", "claude-opus-4-6@20260205").unwrap();
+        assert_eq!(
+            (r.model.as_str(), r.via),
+            ("claude-opus-4-6", Via::Rule(Rule::VersionTag))
+        );
+        assert_eq!(c.resolve("azure", "gpt-4o-2024-08-06"), None);
+        assert_eq!(
+            c.resolve("bedrock", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_resolved_model_is_priced_by_its_catalog_row() {
+        let c = matching();
+        let at = at("2026-01-01T00:00:00Z");
+        let row = |model| {
+            c.find("openai", model, ServiceTier::Standard, 10, at)
+                .map(|r| r.price_id)
+        };
+        assert_eq!(row("gpt-4o-2026-01-01"), Some(1));
+        assert_eq!(row("gpt-4o-2024-11-20"), Some(2));
+        assert_eq!(row("gpt-5"), None);
     }
 
     #[test]

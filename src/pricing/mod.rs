@@ -2,13 +2,15 @@
 //! `store::prices` loads the catalog from the database; `ingest` asks it for the price of an event;
 //! `reprice` decides what stored events cost with today's catalog.
 
+pub mod aliases;
 pub mod catalog;
 pub mod cost;
 pub mod import;
 pub mod litellm;
 pub mod reprice;
 
-pub use catalog::{Catalog, CatalogHandle, PricedCost};
+pub use aliases::{Alias, Rule};
+pub use catalog::{Catalog, CatalogHandle, PricedCost, Resolution, Via};
 pub use cost::{cost_of, PriceRates, Rates};
 
 use crate::domain::ServiceTier;

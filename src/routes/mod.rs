@@ -2,6 +2,7 @@
 //! call `ingest`/`store`, and shape the answer. Every route is registered through
 //! `utoipa_actix_web`, so the OpenAPI document lists exactly the routes that exist.
 
+pub mod aliases;
 pub mod events;
 pub mod health;
 pub mod keys;
@@ -11,6 +12,7 @@ pub mod prices;
 pub mod query;
 pub mod reprice;
 pub mod spend;
+pub mod unpriced;
 
 use crate::error::ApiError;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -65,6 +67,9 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(reprice::list_runs)
         .service(reprice::get_run)
         .service(reprice::list_changes)
+        .service(aliases::list_aliases)
+        .service(aliases::put_aliases)
+        .service(unpriced::list_unpriced)
         .service(keys::create_key)
         .service(keys::list_keys)
         .service(keys::revoke_key);

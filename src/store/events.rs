@@ -360,3 +360,52 @@ pub async fn set_prices(
     .await?;
     Ok(done.rows_affected())
 }
+
+/// The (provider, model) pairs that have unpriced events. A declared all-teams maintenance scan
+/// (SCALE.md rule 9), served by the partial index `events_unpriced`: run when prices or aliases
+/// change, to find the events a new match now prices.
+pub async fn unpriced_models(
+    executor: impl sqlx::PgExecutor<'_>,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query!("SELECT DISTINCT provider, model FROM events WHERE price_id IS NULL")
+        .fetch_all(executor)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.provider, r.model)).collect())
+}
+
+/// Unpriced events of one (provider, model), as `GET /v1/unpriced` lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnpricedModel {
+    pub provider: String,
+    pub model: String,
+    pub events: i64,
+    /// Timestamp of the earliest and latest such event.
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// Unpriced events in `[from, to)` of these teams (`None`: all), grouped by (provider, model),
+/// most events first.
+pub async fn unpriced_summary(
+    executor: impl sqlx::PgExecutor<'_>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    team_ids: Option<&[i64]>,
+) -> Result<Vec<UnpricedModel>, sqlx::Error> {
+    sqlx::query_as!(
+        UnpricedModel,
+        r#"SELECT provider, model, count(*) AS "events!", min(ts) AS "first_seen!", max(ts) AS "last_seen!"
+           FROM events
+           WHERE price_id IS NULL
+             AND ($1::timestamptz IS NULL OR ts >= $1)
+             AND ($2::timestamptz IS NULL OR ts < $2)
+             AND ($3::bigint[] IS NULL OR team_id = ANY($3))
+           GROUP BY provider, model
+           ORDER BY count(*) DESC, provider, model"#,
+        from,
+        to,
+        team_ids,
+    )
+    .fetch_all(executor)
+    .await
+}
