@@ -438,4 +438,69 @@ mod tests {
             Some(4)
         );
     }
+
+    mod laws {
+        use super::*;
+        use crate::domain::Usage;
+        use proptest::prelude::*;
+
+        /// A version with a standard row and long-context rows at the given thresholds, each
+        /// threshold's rates at least the rates below it (as providers price long context).
+        fn tiered(thresholds: &[u64]) -> Catalog {
+            let mut sorted = thresholds.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            let rows = std::iter::once(0)
+                .chain(sorted)
+                .enumerate()
+                .map(|(i, above)| StoredPrice {
+                    price_id: i as i64 + 1,
+                    row: PriceRow {
+                        provider: "p".into(),
+                        model: "m".into(),
+                        effective_from: at("2025-01-01T00:00:00Z"),
+                        service_tier: ServiceTier::Standard,
+                        above_input_tokens: above,
+                        currency: "USD".into(),
+                        rates: PriceRates {
+                            input: Decimal::from(i as u64 + 1),
+                            output: Decimal::from(2 * (i as u64 + 1)),
+                            ..PriceRates::default()
+                        },
+                    },
+                });
+            Catalog::from_rows(rows)
+        }
+
+        proptest! {
+            #[test]
+            fn the_chosen_tier_is_the_highest_threshold_below_the_input(
+                thresholds in proptest::collection::vec(1u64..1_000_000, 0..4),
+                input in 0u64..2_000_000,
+            ) {
+                let catalog = tiered(&thresholds);
+                let row = catalog.find("p", "m", ServiceTier::Standard, input, at("2026-01-01T00:00:00Z")).unwrap();
+                let expected = thresholds.iter().copied().filter(|t| input > *t).max().unwrap_or(0);
+                prop_assert_eq!(row.above_input_tokens, expected);
+            }
+
+            #[test]
+            fn tiers_are_monotone_more_input_never_picks_a_lower_tier_or_costs_less(
+                thresholds in proptest::collection::vec(1u64..1_000_000, 0..4),
+                input in 0u64..2_000_000,
+                more in 0u64..1_000_000,
+                output in 0u64..100_000,
+            ) {
+                let catalog = tiered(&thresholds);
+                let when = at("2026-01-01T00:00:00Z");
+                let small = catalog.find("p", "m", ServiceTier::Standard, input, when).unwrap();
+                let large = catalog.find("p", "m", ServiceTier::Standard, input + more, when).unwrap();
+                prop_assert!(large.above_input_tokens >= small.above_input_tokens);
+                let cost = |input: u64, row: &CatalogRow| {
+                    cost_of(&Usage { input_tokens: input, output_tokens: output, ..Usage::default() }, &row.rates).unwrap()
+                };
+                prop_assert!(cost(input + more, large) >= cost(input, small));
+            }
+        }
+    }
 }
