@@ -73,7 +73,7 @@ impl RepriceError {
 
 /// Re-prices the events of the request's scope, `page_size` per transaction, and reports the run.
 pub async fn run(pool: &PgPool, request: &Request, page_size: i64) -> Result<RunReport, RepriceError> {
-    let catalog = Catalog::from_rows(store::prices::load_all(pool).await?);
+    let catalog = crate::catalog::load(pool).await?;
     let run_id =
         store::reprice::create_run(pool, request.requested_by, &request.scope, request.dry_run).await?;
     let walked = walk(pool, &catalog, run_id, request, page_size).await;
