@@ -5,9 +5,10 @@
 //! pricing the stored unpriced events a change now covers.
 
 use crate::domain::ServiceTier;
+use crate::pricing::adjustments::Adjustments;
 use crate::pricing::import::plan;
 use crate::pricing::litellm::{self, LitellmError, MergedEntry, SkippedEntry, DEFAULT_PRICES_JSON};
-use crate::pricing::{beginning_of_time, Catalog};
+use crate::pricing::{beginning_of_time, Catalog, Payer};
 use crate::store;
 use crate::store::prices::Written;
 use chrono::{DateTime, Utc};
@@ -19,15 +20,19 @@ use std::collections::HashSet;
 pub async fn load(pool: &PgPool) -> Result<Catalog, sqlx::Error> {
     let prices = store::prices::load_all(pool).await?;
     let aliases = store::aliases::load_all(pool).await?;
-    Ok(Catalog::from_rows(prices).with_aliases(aliases))
+    let (adjustments, team_names) = store::adjustments::load_all(pool).await?;
+    Ok(Catalog::from_rows(prices)
+        .with_aliases(aliases)
+        .with_adjustments(Adjustments::from_rows(adjustments), team_names))
 }
 
 /// A fingerprint of what the in-memory catalog is built from: it changes whenever a price row or
-/// an alias is added or changed.
-pub async fn version(pool: &PgPool) -> Result<[(i64, i64); 2], sqlx::Error> {
+/// an alias or an adjustment is added or changed.
+pub async fn version(pool: &PgPool) -> Result<[(i64, i64); 3], sqlx::Error> {
     Ok([
         store::prices::version(pool).await?,
         store::aliases::version(pool).await?,
+        store::adjustments::version(pool).await?,
     ])
 }
 
@@ -207,7 +212,14 @@ pub async fn price_unpriced(
             let mut costs = Vec::new();
             for event in &page {
                 let tier = ServiceTier::parse(&event.service_tier).unwrap_or(ServiceTier::Standard);
-                let Some(priced) = catalog.price_call(provider, model, tier, &event.usage, event.ts) else {
+                let Some(priced) = catalog.price_call(
+                    Payer::Id(event.team_id),
+                    provider,
+                    model,
+                    tier,
+                    &event.usage,
+                    event.ts,
+                ) else {
                     continue;
                 };
                 keys.push((event.team_id, event.ts, event.seq));

@@ -25,6 +25,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/reprice"),
     ("get", "/v1/reprice/{id}"),
     ("get", "/v1/reprice/{id}/changes"),
+    ("get", "/v1/adjustments"),
+    ("put", "/v1/adjustments"),
     ("get", "/v1/aliases"),
     ("put", "/v1/aliases"),
     ("get", "/v1/unpriced"),

@@ -3,6 +3,7 @@
 //! replica) and swapped in whole. Which catalog model prices an event's model id is decided by
 //! [`Catalog::resolve`], following `pricing::aliases`.
 
+use super::adjustments::{apply, Adjustments};
 use super::aliases::{fallbacks, Alias, Rule};
 use super::{cost_of, Rates, StoredPrice};
 use crate::domain::{ServiceTier, Usage, UsageEvent};
@@ -34,7 +35,7 @@ pub struct PricedCost {
     pub price_id: i64,
     /// At list price.
     pub list_cost: Decimal,
-    /// After adjustments (equal to `list_cost` until adjustments exist).
+    /// After the payer's adjustment (equal to `list_cost` when none applies).
     pub cost: Decimal,
     pub currency: String,
 }
@@ -63,7 +64,17 @@ pub struct Resolution {
 pub struct Catalog {
     models: HashMap<(String, String), Vec<Version>>,
     aliases: HashMap<(String, String), String>,
+    adjustments: Adjustments,
+    /// Names of the teams adjustments name, for calls known by team id (stored events).
+    team_names: HashMap<i64, String>,
     rows: usize,
+}
+
+/// Who pays for a call, as the caller knows it: ingest by name, stored events by id.
+#[derive(Debug, Clone, Copy)]
+pub enum Payer<'a> {
+    Name(&'a str),
+    Id(i64),
 }
 
 impl Catalog {
@@ -98,8 +109,17 @@ impl Catalog {
         Self {
             models,
             aliases: HashMap::new(),
+            adjustments: Adjustments::default(),
+            team_names: HashMap::new(),
             rows,
         }
+    }
+
+    /// Adds the adjustments, and the ids of the teams they name.
+    pub fn with_adjustments(mut self, adjustments: Adjustments, team_names: HashMap<i64, String>) -> Self {
+        self.adjustments = adjustments;
+        self.team_names = team_names;
+        self
     }
 
     /// Adds the operator's aliases (replacing any with the same provider and alias).
@@ -195,6 +215,7 @@ impl Catalog {
     /// Prices an event, or `None` when the catalog has no price for it at its time.
     pub fn price(&self, event: &UsageEvent) -> Option<PricedCost> {
         self.price_call(
+            Payer::Name(&event.team),
             &event.provider,
             &event.model,
             event.service_tier,
@@ -204,10 +225,12 @@ impl Catalog {
     }
 
     /// Prices a call given by its parts (a stored event has no `UsageEvent`): the row `find`
-    /// chooses, applied by `cost_of`. Ingest, pricing of unpriced events and re-pricing all come
-    /// through here, so an event is priced the same way whenever it is priced.
+    /// chooses, applied by `cost_of`, then the payer's adjustment in effect (see
+    /// `pricing::adjustments`). Ingest, pricing of unpriced events and re-pricing all come through
+    /// here, so an event is priced the same way whenever it is priced.
     pub fn price_call(
         &self,
+        payer: Payer<'_>,
         provider: &str,
         model: &str,
         tier: ServiceTier,
@@ -216,10 +239,19 @@ impl Catalog {
     ) -> Option<PricedCost> {
         let row = self.find(provider, model, tier, usage.input_tokens, at)?;
         let list_cost = cost_of(usage, &row.rates)?;
+        // A team id no adjustment names maps to no name: only team-less scopes can match it.
+        let team = match payer {
+            Payer::Name(name) => name,
+            Payer::Id(id) => self.team_names.get(&id).map_or("", String::as_str),
+        };
+        let cost = match self.adjustments.find(team, provider, model, at) {
+            Some(a) => apply(list_cost, a.factor)?,
+            None => list_cost,
+        };
         Some(PricedCost {
             price_id: row.price_id,
             list_cost,
-            cost: list_cost,
+            cost,
             currency: row.currency.clone(),
         })
     }

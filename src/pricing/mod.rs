@@ -2,6 +2,7 @@
 //! `store::prices` loads the catalog from the database; `ingest` asks it for the price of an event;
 //! `reprice` decides what stored events cost with today's catalog.
 
+pub mod adjustments;
 pub mod aliases;
 pub mod catalog;
 pub mod cost;
@@ -10,7 +11,7 @@ pub mod litellm;
 pub mod reprice;
 
 pub use aliases::{Alias, Rule};
-pub use catalog::{Catalog, CatalogHandle, PricedCost, Resolution, Via};
+pub use catalog::{Catalog, CatalogHandle, Payer, PricedCost, Resolution, Via};
 pub use cost::{cost_of, PriceRates, Rates};
 
 use crate::domain::ServiceTier;

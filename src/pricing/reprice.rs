@@ -2,7 +2,7 @@
 //! from what it was priced at, and the exact before/after totals of a set of events. `crate::reprice`
 //! feeds it pages of stored events and writes what it decides.
 
-use super::{Catalog, PricedCost};
+use super::{Catalog, Payer, PricedCost};
 use crate::domain::{ServiceTier, Usage};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -42,6 +42,8 @@ impl Pricing {
 /// A stored event as re-pricing sees it: what prices it, and how it is priced now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredCall {
+    /// Who pays: adjustments depend on it.
+    pub team_id: i64,
     pub provider: String,
     pub model: String,
     pub service_tier: ServiceTier,
@@ -55,6 +57,7 @@ pub struct StoredCall {
 pub fn reprice(catalog: &Catalog, call: &StoredCall) -> Pricing {
     catalog
         .price_call(
+            Payer::Id(call.team_id),
             &call.provider,
             &call.model,
             call.service_tier,
@@ -245,6 +248,7 @@ mod tests {
 
     fn call(model: &str, ts: &str, input: u64, current: Pricing) -> StoredCall {
         StoredCall {
+            team_id: 1,
             provider: "acme".into(),
             model: model.into(),
             service_tier: ServiceTier::Standard,

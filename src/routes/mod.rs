@@ -2,6 +2,7 @@
 //! call `ingest`/`store`, and shape the answer. Every route is registered through
 //! `utoipa_actix_web`, so the OpenAPI document lists exactly the routes that exist.
 
+pub mod adjustments;
 pub mod aliases;
 pub mod events;
 pub mod health;
@@ -67,6 +68,8 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(reprice::list_runs)
         .service(reprice::get_run)
         .service(reprice::list_changes)
+        .service(adjustments::list_adjustments)
+        .service(adjustments::put_adjustments)
         .service(aliases::list_aliases)
         .service(aliases::put_aliases)
         .service(unpriced::list_unpriced)

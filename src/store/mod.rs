@@ -2,6 +2,7 @@
 //! Growing tables (events, event_keys) are only queried here, always filtered on the team or as a
 //! declared all-teams aggregate (SCALE.md rule 9).
 
+pub mod adjustments;
 pub mod aliases;
 pub mod events;
 pub mod keys;

@@ -89,6 +89,7 @@ struct RawEvent {
 impl RawEvent {
     fn into_call(self) -> (EventKey, StoredCall) {
         let call = StoredCall {
+            team_id: self.team_id,
             provider: self.provider,
             model: self.model,
             // Stored tiers were written from a parsed ServiceTier.
