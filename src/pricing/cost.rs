@@ -212,6 +212,11 @@ mod tests {
         }
 
         #[test]
+        fn zero_usage_costs_exactly_the_request_fee(rates in arb_rates()) {
+            prop_assert_eq!(cost_of(&Usage::default(), &rates), Some(rates.per_request));
+        }
+
+        #[test]
         fn cost_never_decreases_when_tokens_are_added(usage in arb_usage(), rates in arb_rates(), extra in 0u64..1_000_000) {
             let more = Usage { input_tokens: usage.input_tokens + extra, output_tokens: usage.output_tokens + extra, ..usage };
             prop_assert!(cost_of(&more, &rates).unwrap() >= cost_of(&usage, &rates).unwrap());
