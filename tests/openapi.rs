@@ -92,3 +92,28 @@ async fn an_unknown_path_is_a_json_404() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
 }
+
+#[tokio::test]
+async fn a_known_path_with_another_method_is_a_405_naming_the_allowed_ones() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .patch(app.url("/v1/events"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET, POST");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    let with_id = app
+        .client
+        .get(app.url("/v1/keys/5"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_id.status(), 405);
+    assert_eq!(with_id.headers()["allow"], "DELETE");
+}

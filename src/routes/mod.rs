@@ -146,7 +146,55 @@ pub async fn read_body(
     Ok(body)
 }
 
-/// The answer for paths that match no route.
-pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound("no such endpoint; see /openapi.json".into()))
+/// Each documented path, split into segments (`{...}` matches any one segment), with its methods.
+type RouteTable = Vec<(Vec<String>, Vec<String>)>;
+
+fn route_table() -> &'static RouteTable {
+    static TABLE: std::sync::OnceLock<RouteTable> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let doc = serde_json::to_value(openapi()).unwrap_or_default();
+        let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) else {
+            return Vec::new();
+        };
+        paths
+            .iter()
+            .map(|(path, item)| {
+                let segments = path.split('/').map(str::to_owned).collect();
+                let methods = item
+                    .as_object()
+                    .map(|m| m.keys().map(|k| k.to_ascii_uppercase()).collect());
+                (segments, methods.unwrap_or_default())
+            })
+            .collect()
+    })
+}
+
+/// The methods a path is served with (empty when no route has that path).
+fn allowed_methods(path: &str) -> Vec<String> {
+    let wanted: Vec<&str> = path.split('/').collect();
+    let mut allowed: Vec<String> = route_table()
+        .iter()
+        .filter(|(segments, _)| {
+            segments.len() == wanted.len()
+                && segments
+                    .iter()
+                    .zip(&wanted)
+                    .all(|(s, w)| s == w || (s.starts_with('{') && !w.is_empty()))
+        })
+        .flat_map(|(_, methods)| methods.iter().cloned())
+        .collect();
+    allowed.sort();
+    allowed.dedup();
+    allowed
+}
+
+/// The answer for requests no route takes: 405 with `Allow` when the path exists with other
+/// methods (the route table is the OpenAPI document, so the two cannot disagree), else 404.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let allowed = allowed_methods(req.path());
+    if allowed.is_empty() {
+        Err(ApiError::NotFound("no such endpoint; see /openapi.json".into()))
+    } else {
+        Err(ApiError::MethodNotAllowed { allowed })
+    }
 }
