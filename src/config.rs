@@ -50,6 +50,8 @@ pub struct Config {
     pub http_workers: usize,
     /// How often the price catalog is reloaded to see other replicas' changes.
     pub catalog_refresh: Duration,
+    /// How often the rollup job runs a pass (`TOKENLEDGER_ROLLUP_INTERVAL_MS`).
+    pub rollup_interval: Duration,
     /// Whether `serve` installs its own SIGINT/SIGTERM handling (tests turn it off).
     pub handle_signals: bool,
 }
@@ -132,6 +134,10 @@ impl Config {
             catalog_refresh: Duration::from_secs(u64::try_from(number(
                 "TOKENLEDGER_CATALOG_REFRESH_SECS",
                 5,
+            )?)?),
+            rollup_interval: Duration::from_millis(u64::try_from(number(
+                "TOKENLEDGER_ROLLUP_INTERVAL_MS",
+                1_000,
             )?)?),
             handle_signals: true,
         })

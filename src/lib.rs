@@ -11,6 +11,7 @@ pub mod domain;
 pub mod embedded_postgres;
 pub mod error;
 pub mod ingest;
+pub mod jobs;
 pub mod metrics;
 pub mod pricing;
 pub mod reprice;

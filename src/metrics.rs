@@ -16,6 +16,11 @@ pub struct Metrics {
     pub writer_batch_events: HistogramVec,
     /// `tokenledger_writer_commit_duration_seconds{result}`: time of one database write.
     pub writer_commit: HistogramVec,
+    /// `tokenledger_job_runs_total{job, result}`: passes of a background job (result ok, skipped
+    /// when another replica held the job, error).
+    pub job_runs: IntCounterVec,
+    /// `tokenledger_job_duration_seconds{job}`: time of one pass of a background job.
+    pub job_duration: HistogramVec,
 }
 
 impl Metrics {
@@ -64,11 +69,28 @@ impl Metrics {
             ]),
             &["result"],
         )?;
+        let job_runs = IntCounterVec::new(
+            Opts::new(
+                "tokenledger_job_runs_total",
+                "Passes of a background job, by job and result (ok, skipped, error).",
+            ),
+            &["job", "result"],
+        )?;
+        let job_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "tokenledger_job_duration_seconds",
+                "Duration of one pass of a background job, by job.",
+            )
+            .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0]),
+            &["job"],
+        )?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(events.clone()))?;
         registry.register(Box::new(writer_batch_events.clone()))?;
         registry.register(Box::new(writer_commit.clone()))?;
+        registry.register(Box::new(job_runs.clone()))?;
+        registry.register(Box::new(job_duration.clone()))?;
         Ok(Self {
             registry,
             http_requests,
@@ -76,6 +98,8 @@ impl Metrics {
             events,
             writer_batch_events,
             writer_commit,
+            job_runs,
+            job_duration,
         })
     }
 

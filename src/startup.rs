@@ -213,6 +213,11 @@ impl Application {
 
         let mut jobs = JoinSet::new();
         jobs.spawn(refresh_catalog(pool.clone(), catalog, config.catalog_refresh));
+        jobs.spawn(crate::jobs::rollup::run_every(
+            pool.clone(),
+            config.rollup_interval,
+            state.metrics.clone(),
+        ));
         jobs.spawn(maintain_partitions(pool));
         tracing::info!(address = %config.listen, port, "tokenledger is listening");
         Ok(Self {

@@ -98,7 +98,11 @@ async fn a_team_read_key_sees_only_its_team_and_naming_another_is_403() {
         .json()
         .await
         .unwrap();
-    assert_eq!(teams["teams"], json!([{"team": "search", "requests": 1}]));
+    // One gpt-4o input token at $2.50 per million.
+    assert_eq!(
+        teams["teams"],
+        json!([{"team": "search", "requests": 1, "cost": "0.0000025", "currency": "USD"}])
+    );
 }
 
 #[tokio::test]

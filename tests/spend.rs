@@ -243,7 +243,11 @@ async fn teams_lists_teams_with_usage_in_the_period() {
     let teams = app.get_json(&format!("/v1/teams?{NOVEMBER}")).await;
     assert_eq!(
         teams["teams"],
-        json!([{"team": "ads", "requests": 1}, {"team": "search", "requests": 3}])
+        // Most spend first; search = 0.0035 + 0.0075 + 0.003153 (see `seeded`).
+        json!([
+            {"team": "search", "requests": 3, "cost": "0.014153", "currency": "USD"},
+            {"team": "ads", "requests": 1, "cost": "0.000035", "currency": "USD"},
+        ])
     );
 }
 

@@ -316,11 +316,15 @@ pub struct TeamsAnswer {
 pub struct TeamEntry {
     team: String,
     requests: i64,
+    /// Spend in the period, in `currency` (decimal string).
+    cost: String,
+    currency: String,
 }
 
-/// Teams with usage in the period (default: the current month).
+/// Teams with usage in the period (default: the current month), most spend first.
 #[utoipa::path(
-    params(("from" = Option<String>, Query), ("to" = Option<String>, Query)),
+    params(("from" = Option<String>, Query), ("to" = Option<String>, Query),
+           ("currency" = Option<String>, Query, description = "Default USD")),
     responses((status = 200, body = TeamsAnswer), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody))
 )]
 #[get("/v1/teams")]
@@ -334,13 +338,42 @@ pub async fn teams(
     let (default_from, default_to) = current_month(Utc::now());
     let from = params.time("from")?.unwrap_or(default_from);
     let to = params.time("to")?.unwrap_or(default_to);
-    let teams = match team_ids(&state, &caller, &QueryParams::parse("")).await? {
+    if from >= to {
+        return Err(ApiError::bad_request("invalid_query", "from must be before to"));
+    }
+    let currency = params
+        .one("currency")?
+        .unwrap_or_else(|| "USD".to_owned())
+        .to_ascii_uppercase();
+    let rows = match team_ids(&state, &caller, &QueryParams::parse("")).await? {
         None => Vec::new(),
-        Some(ids) => store::spend::teams_with_spend(&state.pool, from, to, ids.as_deref()).await?,
+        Some(team_ids) => {
+            let query = SpendQuery {
+                from,
+                to,
+                group_by: vec![Dimension::Team],
+                granularity: None,
+                tz: "UTC".to_owned(),
+                team_ids,
+                providers: Vec::new(),
+                models: Vec::new(),
+                projects: Vec::new(),
+                currency: currency.clone(),
+                cost_source: state.config.cost_source,
+            };
+            store::spend::spend(&state.pool, &query).await?
+        }
     };
-    let teams = teams
+    let teams = rows
         .into_iter()
-        .map(|(team, requests)| TeamEntry { team, requests })
+        .filter_map(|row| {
+            Some(TeamEntry {
+                team: row.dimensions.into_iter().next()??,
+                requests: row.totals.requests,
+                cost: format_amount(row.totals.cost),
+                currency: currency.clone(),
+            })
+        })
         .collect();
     Ok(HttpResponse::Ok().json(TeamsAnswer { from, to, teams }))
 }

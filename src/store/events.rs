@@ -342,12 +342,22 @@ pub async fn set_prices(
     let list_cost: Vec<Decimal> = priced.iter().map(|p| p.list_cost).collect();
     let currency: Vec<String> = priced.iter().map(|p| p.currency.clone()).collect();
     let price_id: Vec<i64> = priced.iter().map(|p| p.price_id).collect();
-    let done = sqlx::query!(
-        r#"UPDATE events e
-           SET cost = u.cost, list_cost = u.list_cost, currency = u.currency, price_id = u.price_id
-           FROM UNNEST($1::bigint[], $2::timestamptz[], $3::bigint[], $4::numeric[], $5::numeric[], $6::text[], $7::bigint[])
-                AS u(team_id, ts, seq, cost, list_cost, currency, price_id)
-           WHERE e.team_id = u.team_id AND e.ts = u.ts AND e.seq = u.seq AND e.price_id IS NULL"#,
+    let done = sqlx::query_scalar!(
+        r#"WITH updated AS (
+               UPDATE events e
+               SET cost = u.cost, list_cost = u.list_cost, currency = u.currency, price_id = u.price_id
+               FROM UNNEST($1::bigint[], $2::timestamptz[], $3::bigint[], $4::numeric[], $5::numeric[], $6::text[], $7::bigint[])
+                    AS u(team_id, ts, seq, cost, list_cost, currency, price_id)
+               WHERE e.team_id = u.team_id AND e.ts = u.ts AND e.seq = u.seq AND e.price_id IS NULL
+               RETURNING e.team_id, e.ts
+           ),
+           -- The rollups of these hours are recomputed by the rollup job (committed together).
+           marked AS (
+               INSERT INTO rollup_pending (team_id, hour)
+               SELECT DISTINCT team_id, date_trunc('hour', ts, 'UTC') FROM updated
+               ON CONFLICT DO NOTHING
+           )
+           SELECT count(*) AS "priced!" FROM updated"#,
         &team_id,
         &ts,
         &seq,
@@ -356,9 +366,9 @@ pub async fn set_prices(
         &currency,
         &price_id,
     )
-    .execute(executor)
+    .fetch_one(executor)
     .await?;
-    Ok(done.rows_affected())
+    Ok(u64::try_from(done).unwrap_or(0))
 }
 
 /// The (provider, model) pairs that have unpriced events. A declared all-teams maintenance scan

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod partitions;
 pub mod prices;
 pub mod reprice;
+pub mod rollups;
 pub mod spend;
 pub mod teams;
 

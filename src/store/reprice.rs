@@ -252,6 +252,12 @@ pub async fn apply_changes(
               AND e.list_cost IS NOT DISTINCT FROM u.old_list_cost
               AND e.currency IS NOT DISTINCT FROM u.old_currency
             RETURNING e.team_id, e.ts, e.seq
+        ),
+        -- The rollups of these hours are recomputed by the rollup job (committed together).
+        marked AS (
+            INSERT INTO rollup_pending (team_id, hour)
+            SELECT DISTINCT team_id, date_trunc('hour', ts, 'UTC') FROM updated
+            ON CONFLICT DO NOTHING
         )
         INSERT INTO reprice_changes (team_id, ts, seq, run_id, old_price_id, new_price_id, old_cost, new_cost,
                                      old_list_cost, new_list_cost, old_currency, new_currency)

@@ -213,7 +213,14 @@ impl TestApp {
         self.post_events_with(&self.admin_key, body).await
     }
 
+    /// GET with a key. Spend reads come from the rollups, which the serve process brings up to
+    /// date every second; so that a test reads what it just wrote, a read of `/v1/spend` or
+    /// `/v1/teams` first lets the rollup job catch up (`tests/rollups.rs` checks the job does so
+    /// on its own).
     pub async fn get_with(&self, key: &str, path: &str) -> reqwest::Response {
+        if path.starts_with("/v1/spend") || path.starts_with("/v1/teams") {
+            self.rollup().await;
+        }
         self.client
             .get(self.url(path))
             .bearer_auth(key)
@@ -261,6 +268,21 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+
+    /// Runs rollup passes until every event acknowledged so far is in the rollups.
+    /// Without a database URL (the embedded cluster's tests) this does nothing: those tests wait
+    /// for the serve process's own rollup job.
+    pub async fn rollup(&self) -> tokenledger::jobs::rollup::PassReport {
+        if self.database_url.is_empty() {
+            return Default::default();
+        }
+        let pool = self.db().await;
+        let report = tokenledger::jobs::rollup::catch_up(&pool, std::time::Duration::from_secs(30))
+            .await
+            .unwrap();
+        pool.close().await;
+        report
     }
 
     /// Direct database access for assertions.

@@ -1,0 +1,92 @@
+-- Rollups: spend and tokens pre-aggregated by hour and by day, kept by jobs::rollup.
+--
+-- Incremental by insertion order. `events.ins_xid` is the id of the transaction that inserted the
+-- row (a bigint of xid8, which never wraps). A transaction id below the xmin of a snapshot belongs
+-- to a transaction that has ended, so the rows the job reads with ins_xid in [watermark, xmin) are
+-- final and none can appear behind the watermark later: unlike a sequence, whose values are handed
+-- out before their rows commit, this watermark cannot skip a row that commits late. BRIN keeps the
+-- index tiny: rows are appended in increasing ins_xid within each partition.
+ALTER TABLE events ADD COLUMN ins_xid bigint NOT NULL DEFAULT (pg_current_xact_id()::text)::bigint;
+CREATE INDEX events_ins_xid ON events USING brin (ins_xid);
+-- Raw reads of whole-table time ranges (the edges of a spend range that rollups cannot answer).
+CREATE INDEX events_ts ON events USING brin (ts);
+
+-- One row per job. `watermark`: every event with ins_xid below it is in the rollups.
+CREATE TABLE rollup_state (
+    name       text PRIMARY KEY,
+    watermark  bigint NOT NULL DEFAULT 0,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO rollup_state (name) VALUES ('events');
+
+-- Hours whose events changed in place (re-pricing, pricing of unpriced events): the job
+-- recomputes these buckets whole from the raw events (SCALE.md rule 5). Written in the same
+-- transaction as the change, so a change is never missed.
+CREATE TABLE rollup_pending (
+    team_id bigint NOT NULL,
+    hour    timestamptz NOT NULL,
+    PRIMARY KEY (team_id, hour)
+);
+
+-- Hourly rollup by every dimension the spend API groups or filters by. Absent project/user are ''
+-- (the API refuses empty names), absent tags '{}', an unpriced group has currency ''. Costs are
+-- kept in parts so either cost source and the reconciliation view can be answered exactly:
+--   cost            sum of catalog cost (0 for an unpriced group)
+--   list_cost       sum of catalog cost at list price
+--   reported_cost   sum of the gateway's reported cost, where sent
+--   reported_requests events with a reported cost
+--   cost_unreported sum of catalog cost of the events without a reported cost
+CREATE TABLE rollup_hourly (
+    team_id               bigint NOT NULL,
+    hour                  timestamptz NOT NULL,
+    provider              text NOT NULL,
+    model                 text NOT NULL,
+    project               text NOT NULL,
+    user_id               text NOT NULL,
+    service_tier          text NOT NULL,
+    tags                  jsonb NOT NULL,
+    currency              text NOT NULL,
+    reported_currency     text NOT NULL,
+    requests              bigint NOT NULL,
+    reported_requests     bigint NOT NULL,
+    input_tokens          bigint NOT NULL,
+    cache_read_tokens     bigint NOT NULL,
+    cache_write_tokens    bigint NOT NULL,
+    cache_write_1h_tokens bigint NOT NULL,
+    output_tokens         bigint NOT NULL,
+    reasoning_tokens      bigint NOT NULL,
+    cost                  numeric(38, 12) NOT NULL,
+    list_cost             numeric(38, 12) NOT NULL,
+    reported_cost         numeric(38, 12) NOT NULL,
+    cost_unreported       numeric(38, 12) NOT NULL,
+    PRIMARY KEY (team_id, hour, provider, model, project, user_id, service_tier, tags, currency, reported_currency)
+);
+
+-- Daily (UTC) rollup without user and tags, the dimensions that compress worst: most spend
+-- questions (by team, provider, model, project, by day or for a whole month) are answered here.
+CREATE TABLE rollup_daily (
+    team_id               bigint NOT NULL,
+    day                   timestamptz NOT NULL,
+    provider              text NOT NULL,
+    model                 text NOT NULL,
+    project               text NOT NULL,
+    service_tier          text NOT NULL,
+    currency              text NOT NULL,
+    reported_currency     text NOT NULL,
+    requests              bigint NOT NULL,
+    reported_requests     bigint NOT NULL,
+    input_tokens          bigint NOT NULL,
+    cache_read_tokens     bigint NOT NULL,
+    cache_write_tokens    bigint NOT NULL,
+    cache_write_1h_tokens bigint NOT NULL,
+    output_tokens         bigint NOT NULL,
+    reasoning_tokens      bigint NOT NULL,
+    cost                  numeric(38, 12) NOT NULL,
+    list_cost             numeric(38, 12) NOT NULL,
+    reported_cost         numeric(38, 12) NOT NULL,
+    cost_unreported       numeric(38, 12) NOT NULL,
+    PRIMARY KEY (team_id, day, provider, model, project, service_tier, currency, reported_currency)
+);
+-- All-teams questions over a period (the 30-day team query of an admin dashboard).
+CREATE INDEX rollup_daily_by_day ON rollup_daily (day);
+CREATE INDEX rollup_hourly_by_hour ON rollup_hourly (hour);
