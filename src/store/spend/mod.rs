@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 pub mod plan;
+pub mod raw;
 
 /// A `group_by` dimension.
 #[derive(Debug, Clone, PartialEq, Eq)]
