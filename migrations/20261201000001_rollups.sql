@@ -28,23 +28,25 @@ CREATE TABLE rollup_pending (
     PRIMARY KEY (team_id, hour)
 );
 
--- Hourly rollup by every dimension the spend API groups or filters by. Absent project/user are ''
--- (the API refuses empty names), absent tags '{}', an unpriced group has currency ''. Costs are
--- kept in parts so either cost source and the reconciliation view can be answered exactly:
---   cost            sum of catalog cost (0 for an unpriced group)
---   list_cost       sum of catalog cost at list price
---   reported_cost   sum of the gateway's reported cost, where sent
+-- The rollups. Each is keyed by the team first (SCALE.md rule 1), then its bucket and dimensions.
+-- Absent project/user are '' (the API refuses empty names), an unpriced group has currency ''.
+-- Costs are kept in parts so either cost source and the reconciliation view are answered exactly:
+--   cost              sum of catalog cost (0 for an unpriced group)
+--   list_cost         sum of catalog cost at list price
+--   reported_cost     sum of the gateway's reported cost, where sent
 --   reported_requests events with a reported cost
---   cost_unreported sum of catalog cost of the events without a reported cost
+--   cost_unreported   sum of catalog cost of the events without a reported cost
+-- User and tags are left out of the hourly and daily rollups: they compress worst (a group per
+-- user per model per hour is about one event), so they have daily rollups of their own.
+
+-- By hour: ragged edges of a range, hour buckets, days of zones whose midnight is not UTC's.
 CREATE TABLE rollup_hourly (
     team_id               bigint NOT NULL,
     hour                  timestamptz NOT NULL,
     provider              text NOT NULL,
     model                 text NOT NULL,
     project               text NOT NULL,
-    user_id               text NOT NULL,
     service_tier          text NOT NULL,
-    tags                  jsonb NOT NULL,
     currency              text NOT NULL,
     reported_currency     text NOT NULL,
     requests              bigint NOT NULL,
@@ -59,11 +61,10 @@ CREATE TABLE rollup_hourly (
     list_cost             numeric(38, 12) NOT NULL,
     reported_cost         numeric(38, 12) NOT NULL,
     cost_unreported       numeric(38, 12) NOT NULL,
-    PRIMARY KEY (team_id, hour, provider, model, project, user_id, service_tier, tags, currency, reported_currency)
+    PRIMARY KEY (team_id, hour, provider, model, project, service_tier, currency, reported_currency)
 );
 
--- Daily (UTC) rollup without user and tags, the dimensions that compress worst: most spend
--- questions (by team, provider, model, project, by day or for a whole month) are answered here.
+-- By UTC day: most spend questions (by team, provider, model, project; by day; a whole month).
 CREATE TABLE rollup_daily (
     team_id               bigint NOT NULL,
     day                   timestamptz NOT NULL,
@@ -87,6 +88,64 @@ CREATE TABLE rollup_daily (
     cost_unreported       numeric(38, 12) NOT NULL,
     PRIMARY KEY (team_id, day, provider, model, project, service_tier, currency, reported_currency)
 );
--- All-teams questions over a period (the 30-day team query of an admin dashboard).
-CREATE INDEX rollup_daily_by_day ON rollup_daily (day);
+
+-- By UTC day and user (user '' for events without one): questions grouped by user.
+CREATE TABLE rollup_daily_users (
+    team_id               bigint NOT NULL,
+    day                   timestamptz NOT NULL,
+    user_id               text NOT NULL,
+    provider              text NOT NULL,
+    model                 text NOT NULL,
+    project               text NOT NULL,
+    service_tier          text NOT NULL,
+    currency              text NOT NULL,
+    reported_currency     text NOT NULL,
+    requests              bigint NOT NULL,
+    reported_requests     bigint NOT NULL,
+    input_tokens          bigint NOT NULL,
+    cache_read_tokens     bigint NOT NULL,
+    cache_write_tokens    bigint NOT NULL,
+    cache_write_1h_tokens bigint NOT NULL,
+    output_tokens         bigint NOT NULL,
+    reasoning_tokens      bigint NOT NULL,
+    cost                  numeric(38, 12) NOT NULL,
+    list_cost             numeric(38, 12) NOT NULL,
+    reported_cost         numeric(38, 12) NOT NULL,
+    cost_unreported       numeric(38, 12) NOT NULL,
+    PRIMARY KEY (team_id, day, user_id, provider, model, project, service_tier, currency, reported_currency)
+);
+
+-- By UTC day and one tag: an event counts once under each of its tags. Events without a given
+-- tag are the daily rollup minus these rows, so they need no rows of their own.
+CREATE TABLE rollup_daily_tags (
+    team_id               bigint NOT NULL,
+    day                   timestamptz NOT NULL,
+    tag_key               text NOT NULL,
+    tag_value             text NOT NULL,
+    provider              text NOT NULL,
+    model                 text NOT NULL,
+    project               text NOT NULL,
+    service_tier          text NOT NULL,
+    currency              text NOT NULL,
+    reported_currency     text NOT NULL,
+    requests              bigint NOT NULL,
+    reported_requests     bigint NOT NULL,
+    input_tokens          bigint NOT NULL,
+    cache_read_tokens     bigint NOT NULL,
+    cache_write_tokens    bigint NOT NULL,
+    cache_write_1h_tokens bigint NOT NULL,
+    output_tokens         bigint NOT NULL,
+    reasoning_tokens      bigint NOT NULL,
+    cost                  numeric(38, 12) NOT NULL,
+    list_cost             numeric(38, 12) NOT NULL,
+    reported_cost         numeric(38, 12) NOT NULL,
+    cost_unreported       numeric(38, 12) NOT NULL,
+    PRIMARY KEY (team_id, day, tag_key, tag_value, provider, model, project, service_tier, currency,
+                 reported_currency)
+);
+
+-- All-teams questions over a period (an admin's dashboard).
 CREATE INDEX rollup_hourly_by_hour ON rollup_hourly (hour);
+CREATE INDEX rollup_daily_by_day ON rollup_daily (day);
+CREATE INDEX rollup_daily_users_by_day ON rollup_daily_users (day);
+CREATE INDEX rollup_daily_tags_by_key ON rollup_daily_tags (tag_key, day);

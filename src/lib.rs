@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod pricing;
 pub mod reprice;
 pub mod routes;
+pub mod seed;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -33,6 +33,26 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Run rollup passes until the rollups hold every stored event, then exit.
+    Rollup,
+    /// Load realistic synthetic events fast (COPY), for benchmarks and demos.
+    Seed {
+        /// How many events.
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        /// Spread over this many days before now.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// How many teams (traffic falls off as 1/rank).
+        #[arg(long, default_value_t = 20)]
+        teams: usize,
+        /// Random seed; event ids carry it, so two seeds can be loaded into one database.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Do not bring the rollups up to date afterwards.
+        #[arg(long)]
+        skip_rollup: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -86,6 +106,33 @@ fn main() -> anyhow::Result<()> {
                     std::fs::read_to_string(&file).with_context(|| format!("reading {file}"))?
                 };
                 let report = tokenledger::startup::import_prices(&config, &json, effective_from).await?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                Ok(())
+            }
+            Command::Rollup => {
+                let report = tokenledger::startup::rollup(&config).await?;
+                println!(
+                    "rollups up to date: {} events added, {} hours recomputed",
+                    report.events_added, report.hours_recomputed
+                );
+                Ok(())
+            }
+            Command::Seed {
+                events,
+                days,
+                teams,
+                seed,
+                skip_rollup,
+            } => {
+                let options = tokenledger::seed::SeedOptions {
+                    events,
+                    days: days.max(1),
+                    teams,
+                    end: chrono::Utc::now(),
+                    seed,
+                    chunk: 50_000,
+                };
+                let report = tokenledger::startup::seed(&config, options, skip_rollup).await?;
                 println!("{}", serde_json::to_string_pretty(&report)?);
                 Ok(())
             }

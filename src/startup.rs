@@ -127,6 +127,67 @@ pub async fn import_prices(
     result
 }
 
+/// Loads a synthetic seed (`tokenledger seed`), then, unless `skip_rollup`, brings the rollups
+/// up to date.
+pub async fn seed(
+    config: &Config,
+    options: crate::seed::SeedOptions,
+    skip_rollup: bool,
+) -> anyhow::Result<serde_json::Value> {
+    let (connect, embedded) = database(config).await?;
+    let pool = store::pool(connect, 4, config.db_timeout);
+    let result = async {
+        store::migrate(&pool)
+            .await
+            .context("applying database migrations")?;
+        let from = options.end - chrono::TimeDelta::days(i64::from(options.days));
+        let months = (options.days / 28) + 2;
+        store::partitions::ensure_months(&pool, from, months)
+            .await
+            .context("creating event partitions")?;
+        crate::catalog::load_default_if_empty(&pool)
+            .await
+            .context("loading the default price catalog")?;
+        let catalog = Arc::new(crate::catalog::load(&pool).await?);
+        let seeded = crate::seed::run(&pool, catalog, &options).await?;
+        let rollup = if skip_rollup {
+            None
+        } else {
+            let started = std::time::Instant::now();
+            let pass = crate::jobs::rollup::catch_up(&pool, Duration::from_secs(24 * 3600)).await?;
+            Some(serde_json::json!({
+                "events_added": pass.events_added,
+                "seconds": started.elapsed().as_secs_f64(),
+            }))
+        };
+        anyhow::Ok(serde_json::json!({"seed": seeded, "rollup": rollup}))
+    }
+    .await;
+    pool.close().await;
+    if let Some(embedded) = embedded {
+        embedded.stop().await?;
+    }
+    result
+}
+
+/// Runs rollup passes until the rollups hold every event stored so far (`tokenledger rollup`).
+pub async fn rollup(config: &Config) -> anyhow::Result<crate::jobs::rollup::PassReport> {
+    let (connect, embedded) = database(config).await?;
+    let pool = store::pool(connect, 2, config.db_timeout);
+    let result = async {
+        store::migrate(&pool)
+            .await
+            .context("applying database migrations")?;
+        Ok(crate::jobs::rollup::catch_up(&pool, Duration::from_secs(24 * 3600)).await?)
+    }
+    .await;
+    pool.close().await;
+    if let Some(embedded) = embedded {
+        embedded.stop().await?;
+    }
+    result
+}
+
 /// A built, not yet running, service.
 pub struct Application {
     port: u16,

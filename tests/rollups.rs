@@ -246,6 +246,8 @@ async fn check_all_answers(app: &TestApp) {
         vec![Dimension::Team, Dimension::Provider, Dimension::Model],
         vec![Dimension::Project, Dimension::User],
         vec![Dimension::ServiceTier, Dimension::Tag("feature".into())],
+        vec![Dimension::Tag("env".into()), Dimension::Model],
+        vec![Dimension::User, Dimension::Tag("feature".into())],
     ];
     let granularities = [
         None,

@@ -1,11 +1,13 @@
-//! The rollup job: keeps `rollup_hourly` and `rollup_daily` equal to the raw events.
+//! The rollup job: keeps the rollups (`rollup_hourly`, `rollup_daily`, `rollup_daily_users`,
+//! `rollup_daily_tags`) equal to the raw events.
 //!
 //! A pass, in one transaction:
 //! 1. Lock the watermark `w` (another replica holding it is running a pass: skip).
 //! 2. Take the horizon `h`: every transaction with an id below it has ended, so the events with
 //!    `ins_xid` in `[w, h)` are final and no event can ever appear below `h` again.
 //! 3. Take up to `MAX_PENDING` hours marked by re-pricing and recompute them whole from the raw
-//!    events below `w`; then recompute the UTC days they fall in from the hourly buckets.
+//!    events below `w`: their hourly buckets, and the daily, per-user and per-tag buckets of the
+//!    UTC days they fall in.
 //! 4. Add the events with `ins_xid` in `[w, h)` to the hourly and daily buckets (late events
 //!    re-open old buckets this way).
 //! 5. Move the watermark to `h` and commit.
@@ -52,7 +54,7 @@ pub async fn run_once(pool: &PgPool) -> Result<PassReport, sqlx::Error> {
             .filter_map(|(team, hour)| Some((*team, hour.duration_trunc(TimeDelta::days(1)).ok()?)))
             .collect();
         let (day_teams, days): (Vec<i64>, Vec<DateTime<Utc>>) = days.into_iter().unzip();
-        rollups::recompute_days(&mut tx, &day_teams, &days).await?;
+        rollups::recompute_days(&mut tx, &day_teams, &days, from).await?;
     }
     let events_added = if to > from {
         rollups::add_new_events(&mut tx, from, to).await?

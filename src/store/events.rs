@@ -419,3 +419,93 @@ pub async fn unpriced_summary(
     .fetch_all(executor)
     .await
 }
+
+/// Loads events that are known to be new (generated data, a restore) with `COPY`, the fastest
+/// way into PostgreSQL: their keys into `event_keys`, the events into `events`, in the caller's
+/// transaction. No duplicate detection: a key that exists fails the whole COPY (23505), so this is
+/// never used for client data.
+pub async fn copy_new(conn: &mut PgConnection, batch: &[NewEvent]) -> Result<u64, sqlx::Error> {
+    use std::fmt::Write;
+    let mut keys = String::with_capacity(batch.len() * 96);
+    let mut rows = String::with_capacity(batch.len() * 320);
+    let text = |out: &mut String, value: Option<&str>| match value {
+        None => out.push_str("\\N"),
+        Some(v) => {
+            for c in v.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\t' => out.push_str("\\t"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    c => out.push(c),
+                }
+            }
+        }
+    };
+    for row in batch {
+        let e = &row.event;
+        let ts = e.timestamp.format("%Y-%m-%d %H:%M:%S%.6f+00");
+        let _ = writeln!(
+            keys,
+            "{}\t\\\\x{}\t\\\\x{}\t{ts}",
+            row.team_id,
+            hex::encode(row.id_hash),
+            hex::encode(row.content_hash)
+        );
+        let _ = write!(rows, "{}\t{ts}\t", row.team_id);
+        text(&mut rows, Some(&e.id));
+        rows.push('\t');
+        text(&mut rows, e.project.as_deref());
+        rows.push('\t');
+        text(&mut rows, e.user.as_deref());
+        rows.push('\t');
+        let tags = e.tags.as_ref().and_then(|t| serde_json::to_string(t).ok());
+        text(&mut rows, tags.as_deref());
+        rows.push('\t');
+        text(&mut rows, Some(&e.provider));
+        rows.push('\t');
+        text(&mut rows, Some(&e.model));
+        let u = &e.usage;
+        let _ = write!(
+            rows,
+            "\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t",
+            e.service_tier.as_str(),
+            u.input_tokens,
+            u.cache_read_tokens,
+            u.cache_write_tokens,
+            u.cache_write_1h_tokens,
+            u.output_tokens,
+            u.reasoning_tokens
+        );
+        match &row.priced {
+            Some(p) => {
+                let _ = write!(rows, "{}\t{}\t", p.cost, p.list_cost);
+                text(&mut rows, Some(&p.currency));
+                let _ = write!(rows, "\t{}\t", p.price_id);
+            }
+            None => rows.push_str("\\N\t\\N\t\\N\t\\N\t"),
+        }
+        match e.reported_cost {
+            Some(cost) => {
+                let _ = write!(rows, "{cost}\t");
+            }
+            None => rows.push_str("\\N\t"),
+        }
+        text(&mut rows, Some(&e.reported_currency));
+        rows.push('\n');
+    }
+    let mut copy = conn
+        .copy_in_raw("COPY event_keys (team_id, id_hash, content_hash, ts) FROM STDIN")
+        .await?;
+    copy.send(keys.as_bytes()).await?;
+    copy.finish().await?;
+    let mut copy = conn
+        .copy_in_raw(
+            "COPY events (team_id, ts, event_id, project, user_id, tags, provider, model, service_tier, \
+             input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, \
+             reasoning_tokens, cost, list_cost, currency, price_id, reported_cost, reported_currency) FROM STDIN",
+        )
+        .await?;
+    copy.send(rows.as_bytes()).await?;
+    copy.finish().await
+}

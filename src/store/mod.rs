@@ -24,6 +24,10 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// Opens the query pool. Connections are made lazily, so a service can start (and answer
 /// `/healthz`) while the database is still coming up.
 pub fn pool(options: PgConnectOptions, size: u32, timeout: Duration) -> PgPool {
+    use sqlx::ConnectOptions;
+    // A rollup pass over a large backlog (after a bulk load) legitimately takes seconds; only
+    // statements slower than this are logged, at warn, with their SQL.
+    let options = options.log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(10));
     PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(timeout)

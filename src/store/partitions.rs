@@ -9,9 +9,16 @@ use sqlx::PgPool;
 /// A month whose rows already sit in the default partition is left there (creating its partition
 /// would fail); that is correct, only less tidy, and logged.
 pub async fn ensure_ahead(pool: &PgPool, now: DateTime<Utc>, ahead: u32) -> Result<(), sqlx::Error> {
-    let Some(first) = NaiveDate::from_ymd_opt(now.year(), now.month(), 1) else {
+    ensure_months(pool, now, ahead + 1).await
+}
+
+/// Creates the partitions of `months` months from the month of `from` on, where missing (a
+/// bulk load of history creates the months it writes, so they do not land in the default).
+pub async fn ensure_months(pool: &PgPool, from: DateTime<Utc>, months: u32) -> Result<(), sqlx::Error> {
+    let Some(first) = NaiveDate::from_ymd_opt(from.year(), from.month(), 1) else {
         return Ok(());
     };
+    let ahead = months.saturating_sub(1);
     let mut tx = pool.begin().await?;
     // Replicas starting together would race on CREATE ... IF NOT EXISTS; one at a time.
     sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('tokenledger.partitions'))")

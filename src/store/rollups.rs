@@ -1,4 +1,4 @@
-//! The rollup tables (`rollup_hourly`, `rollup_daily`), their watermark (`rollup_state`) and the
+//! The rollup tables (`rollup_hourly`, `rollup_daily`, `rollup_daily_users`, `rollup_daily_tags`), their watermark (`rollup_state`) and the
 //! hours waiting for a recompute (`rollup_pending`). `jobs::rollup` decides the order of these
 //! steps; every statement that writes a rollup is here.
 //!
@@ -89,97 +89,148 @@ pub async fn recompute_hours(
     )
     .execute(&mut *conn)
     .await?;
-    sqlx::query!(
-        r#"INSERT INTO rollup_hourly (team_id, hour, provider, model, project, user_id, service_tier, tags,
-               currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens,
-               cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost,
-               reported_cost, cost_unreported)
-           SELECT e.team_id, p.hour, e.provider, e.model, COALESCE(e.project, ''), COALESCE(e.user_id, ''),
-                  e.service_tier, COALESCE(e.tags, '{}'), COALESCE(e.currency, ''), e.reported_currency,
-                  count(*), count(e.reported_cost), sum(e.input_tokens), sum(e.cache_read_tokens),
-                  sum(e.cache_write_tokens), sum(e.cache_write_1h_tokens), sum(e.output_tokens),
-                  sum(e.reasoning_tokens), COALESCE(sum(e.cost), 0), COALESCE(sum(e.list_cost), 0),
-                  COALESCE(sum(e.reported_cost), 0),
-                  COALESCE(sum(e.cost) FILTER (WHERE e.reported_cost IS NULL), 0)
-           FROM UNNEST($1::bigint[], $2::timestamptz[]) AS p(team_id, hour)
-           JOIN events e ON e.team_id = p.team_id AND e.ts >= p.hour AND e.ts < p.hour + interval '1 hour'
-           WHERE e.ins_xid < $3
-           GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"#,
+    sqlx::query_scalar!(
+        r#"WITH d AS (
+               SELECT e.team_id, date_trunc('hour', e.ts, 'UTC') AS hour, e.provider, e.model,
+                      COALESCE(e.project, '') AS project, COALESCE(e.user_id, '') AS user_id,
+                      e.service_tier, e.tags, COALESCE(e.currency, '') AS currency, e.reported_currency,
+                      count(*) AS requests,
+                      count(e.reported_cost) AS reported_requests,
+                      sum(e.input_tokens) AS input_tokens,
+                      sum(e.cache_read_tokens) AS cache_read_tokens,
+                      sum(e.cache_write_tokens) AS cache_write_tokens,
+                      sum(e.cache_write_1h_tokens) AS cache_write_1h_tokens,
+                      sum(e.output_tokens) AS output_tokens,
+                      sum(e.reasoning_tokens) AS reasoning_tokens,
+                      COALESCE(sum(e.cost), 0) AS cost,
+                      COALESCE(sum(e.list_cost), 0) AS list_cost,
+                      COALESCE(sum(e.reported_cost), 0) AS reported_cost,
+                      COALESCE(sum(e.cost) FILTER (WHERE e.reported_cost IS NULL), 0) AS cost_unreported
+               FROM UNNEST($1::bigint[], $2::timestamptz[]) AS p(team_id, hour)
+               JOIN events e ON e.team_id = p.team_id AND e.ts >= p.hour AND e.ts < p.hour + interval '1 hour'
+               WHERE e.ins_xid < $3
+               GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+           ),
+           w0 AS (
+               INSERT INTO rollup_hourly AS r (team_id, hour, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
+               SELECT team_id, hour, provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
+               FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+           )
+           SELECT COALESCE(sum(requests), 0)::bigint AS "events!" FROM d"#,
         team_ids,
         hours,
         watermark,
     )
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
     Ok(())
 }
 
-/// Recomputes whole daily buckets (UTC days) from the hourly ones.
+/// Recomputes whole UTC days of the daily, per-user and per-tag rollups from the raw events with
+/// `ins_xid` below `watermark`.
 pub async fn recompute_days(
     conn: &mut PgConnection,
     team_ids: &[i64],
     days: &[DateTime<Utc>],
+    watermark: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"DELETE FROM rollup_daily r
-           USING UNNEST($1::bigint[], $2::timestamptz[]) AS d(team_id, day)
-           WHERE r.team_id = d.team_id AND r.day = d.day"#,
+    sqlx::query_scalar!(
+        r#"WITH a AS (
+               DELETE FROM rollup_daily r USING UNNEST($1::bigint[], $2::timestamptz[]) AS p(team_id, day)
+               WHERE r.team_id = p.team_id AND r.day = p.day
+           ),
+           b AS (
+               DELETE FROM rollup_daily_users r USING UNNEST($1::bigint[], $2::timestamptz[]) AS p(team_id, day)
+               WHERE r.team_id = p.team_id AND r.day = p.day
+           ),
+           c AS (
+               DELETE FROM rollup_daily_tags r USING UNNEST($1::bigint[], $2::timestamptz[]) AS p(team_id, day)
+               WHERE r.team_id = p.team_id AND r.day = p.day
+           )
+           SELECT 1 AS "done!""#,
         team_ids,
         days,
     )
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    sqlx::query!(
-        r#"INSERT INTO rollup_daily (team_id, day, provider, model, project, service_tier, currency,
-               reported_currency, requests, reported_requests, input_tokens, cache_read_tokens,
-               cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost,
-               reported_cost, cost_unreported)
-           SELECT h.team_id, d.day, h.provider, h.model, h.project, h.service_tier, h.currency,
-                  h.reported_currency, sum(h.requests), sum(h.reported_requests), sum(h.input_tokens),
-                  sum(h.cache_read_tokens), sum(h.cache_write_tokens), sum(h.cache_write_1h_tokens),
-                  sum(h.output_tokens), sum(h.reasoning_tokens), sum(h.cost), sum(h.list_cost),
-                  sum(h.reported_cost), sum(h.cost_unreported)
-           FROM UNNEST($1::bigint[], $2::timestamptz[]) AS d(team_id, day)
-           JOIN rollup_hourly h ON h.team_id = d.team_id AND h.hour >= d.day AND h.hour < d.day + interval '24 hours'
-           GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"#,
+    sqlx::query_scalar!(
+        r#"WITH d AS (
+               SELECT e.team_id, date_trunc('hour', e.ts, 'UTC') AS hour, e.provider, e.model,
+                      COALESCE(e.project, '') AS project, COALESCE(e.user_id, '') AS user_id,
+                      e.service_tier, e.tags, COALESCE(e.currency, '') AS currency, e.reported_currency,
+                      count(*) AS requests,
+                      count(e.reported_cost) AS reported_requests,
+                      sum(e.input_tokens) AS input_tokens,
+                      sum(e.cache_read_tokens) AS cache_read_tokens,
+                      sum(e.cache_write_tokens) AS cache_write_tokens,
+                      sum(e.cache_write_1h_tokens) AS cache_write_1h_tokens,
+                      sum(e.output_tokens) AS output_tokens,
+                      sum(e.reasoning_tokens) AS reasoning_tokens,
+                      COALESCE(sum(e.cost), 0) AS cost,
+                      COALESCE(sum(e.list_cost), 0) AS list_cost,
+                      COALESCE(sum(e.reported_cost), 0) AS reported_cost,
+                      COALESCE(sum(e.cost) FILTER (WHERE e.reported_cost IS NULL), 0) AS cost_unreported
+               FROM UNNEST($1::bigint[], $2::timestamptz[]) AS p(team_id, day)
+               JOIN events e ON e.team_id = p.team_id AND e.ts >= p.day AND e.ts < p.day + interval '24 hours'
+               WHERE e.ins_xid < $3
+               GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+           ),
+           w0 AS (
+               INSERT INTO rollup_daily AS r (team_id, day, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
+               SELECT team_id, date_trunc('day', hour, 'UTC'), provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
+               FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+           ),
+           w1 AS (
+               INSERT INTO rollup_daily_users AS r (team_id, day, user_id, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
+               SELECT team_id, date_trunc('day', hour, 'UTC'), user_id, provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
+               FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+           ),
+           w2 AS (
+               INSERT INTO rollup_daily_tags AS r (team_id, day, tag_key, tag_value, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
+               SELECT team_id, date_trunc('day', hour, 'UTC'), t.key, t.value, provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
+               FROM d CROSS JOIN LATERAL jsonb_each_text(d.tags) AS t(key, value) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+           )
+           SELECT COALESCE(sum(requests), 0)::bigint AS "events!" FROM d"#,
         team_ids,
         days,
+        watermark,
     )
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
     Ok(())
 }
 
-/// Adds the events with `ins_xid` in `[from, to)` to the hourly and daily buckets, in one
-/// statement that reads them once. A declared all-teams maintenance scan (SCALE.md rule 9), found
-/// through the BRIN index on `ins_xid`. Returns how many events were added.
+/// Adds the events with `ins_xid` in `[from, to)` to every rollup, in one statement that reads
+/// them once. A declared all-teams maintenance scan (SCALE.md rule 9), found through the BRIN
+/// index on `ins_xid`. Returns how many events were added.
 pub async fn add_new_events(conn: &mut PgConnection, from: i64, to: i64) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(
         r#"WITH d AS (
                SELECT e.team_id, date_trunc('hour', e.ts, 'UTC') AS hour, e.provider, e.model,
                       COALESCE(e.project, '') AS project, COALESCE(e.user_id, '') AS user_id,
-                      e.service_tier, COALESCE(e.tags, '{}') AS tags, COALESCE(e.currency, '') AS currency,
-                      e.reported_currency, count(*) AS requests, count(e.reported_cost) AS reported_requests,
-                      sum(e.input_tokens) AS input_tokens, sum(e.cache_read_tokens) AS cache_read_tokens,
+                      e.service_tier, e.tags, COALESCE(e.currency, '') AS currency, e.reported_currency,
+                      count(*) AS requests,
+                      count(e.reported_cost) AS reported_requests,
+                      sum(e.input_tokens) AS input_tokens,
+                      sum(e.cache_read_tokens) AS cache_read_tokens,
                       sum(e.cache_write_tokens) AS cache_write_tokens,
                       sum(e.cache_write_1h_tokens) AS cache_write_1h_tokens,
-                      sum(e.output_tokens) AS output_tokens, sum(e.reasoning_tokens) AS reasoning_tokens,
-                      COALESCE(sum(e.cost), 0) AS cost, COALESCE(sum(e.list_cost), 0) AS list_cost,
+                      sum(e.output_tokens) AS output_tokens,
+                      sum(e.reasoning_tokens) AS reasoning_tokens,
+                      COALESCE(sum(e.cost), 0) AS cost,
+                      COALESCE(sum(e.list_cost), 0) AS list_cost,
                       COALESCE(sum(e.reported_cost), 0) AS reported_cost,
                       COALESCE(sum(e.cost) FILTER (WHERE e.reported_cost IS NULL), 0) AS cost_unreported
                FROM events e
                WHERE e.ins_xid >= $1 AND e.ins_xid < $2
                GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
            ),
-           hourly AS (
-               INSERT INTO rollup_hourly AS r (team_id, hour, provider, model, project, user_id, service_tier,
-                   tags, currency, reported_currency, requests, reported_requests, input_tokens,
-                   cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens,
-                   reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
-               SELECT * FROM d
-               ON CONFLICT (team_id, hour, provider, model, project, user_id, service_tier, tags, currency,
-                            reported_currency)
-               DO UPDATE SET requests = r.requests + excluded.requests,
+           w0 AS (
+               INSERT INTO rollup_hourly AS r (team_id, hour, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
+               SELECT team_id, hour, provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
+               FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+               ON CONFLICT (team_id, hour, provider, model, project, service_tier, currency, reported_currency) DO UPDATE SET
+                   requests = r.requests + excluded.requests,
                    reported_requests = r.reported_requests + excluded.reported_requests,
                    input_tokens = r.input_tokens + excluded.input_tokens,
                    cache_read_tokens = r.cache_read_tokens + excluded.cache_read_tokens,
@@ -187,23 +238,17 @@ pub async fn add_new_events(conn: &mut PgConnection, from: i64, to: i64) -> Resu
                    cache_write_1h_tokens = r.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
                    output_tokens = r.output_tokens + excluded.output_tokens,
                    reasoning_tokens = r.reasoning_tokens + excluded.reasoning_tokens,
-                   cost = r.cost + excluded.cost, list_cost = r.list_cost + excluded.list_cost,
+                   cost = r.cost + excluded.cost,
+                   list_cost = r.list_cost + excluded.list_cost,
                    reported_cost = r.reported_cost + excluded.reported_cost,
                    cost_unreported = r.cost_unreported + excluded.cost_unreported
            ),
-           daily AS (
-               INSERT INTO rollup_daily AS r (team_id, day, provider, model, project, service_tier, currency,
-                   reported_currency, requests, reported_requests, input_tokens, cache_read_tokens,
-                   cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost,
-                   list_cost, reported_cost, cost_unreported)
-               SELECT team_id, date_trunc('day', hour, 'UTC'), provider, model, project, service_tier,
-                      currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens),
-                      sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens),
-                      sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost),
-                      sum(reported_cost), sum(cost_unreported)
+           w1 AS (
+               INSERT INTO rollup_daily AS r (team_id, day, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
+               SELECT team_id, date_trunc('day', hour, 'UTC'), provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
                FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-               ON CONFLICT (team_id, day, provider, model, project, service_tier, currency, reported_currency)
-               DO UPDATE SET requests = r.requests + excluded.requests,
+               ON CONFLICT (team_id, day, provider, model, project, service_tier, currency, reported_currency) DO UPDATE SET
+                   requests = r.requests + excluded.requests,
                    reported_requests = r.reported_requests + excluded.reported_requests,
                    input_tokens = r.input_tokens + excluded.input_tokens,
                    cache_read_tokens = r.cache_read_tokens + excluded.cache_read_tokens,
@@ -211,7 +256,44 @@ pub async fn add_new_events(conn: &mut PgConnection, from: i64, to: i64) -> Resu
                    cache_write_1h_tokens = r.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
                    output_tokens = r.output_tokens + excluded.output_tokens,
                    reasoning_tokens = r.reasoning_tokens + excluded.reasoning_tokens,
-                   cost = r.cost + excluded.cost, list_cost = r.list_cost + excluded.list_cost,
+                   cost = r.cost + excluded.cost,
+                   list_cost = r.list_cost + excluded.list_cost,
+                   reported_cost = r.reported_cost + excluded.reported_cost,
+                   cost_unreported = r.cost_unreported + excluded.cost_unreported
+           ),
+           w2 AS (
+               INSERT INTO rollup_daily_users AS r (team_id, day, user_id, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
+               SELECT team_id, date_trunc('day', hour, 'UTC'), user_id, provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
+               FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+               ON CONFLICT (team_id, day, user_id, provider, model, project, service_tier, currency, reported_currency) DO UPDATE SET
+                   requests = r.requests + excluded.requests,
+                   reported_requests = r.reported_requests + excluded.reported_requests,
+                   input_tokens = r.input_tokens + excluded.input_tokens,
+                   cache_read_tokens = r.cache_read_tokens + excluded.cache_read_tokens,
+                   cache_write_tokens = r.cache_write_tokens + excluded.cache_write_tokens,
+                   cache_write_1h_tokens = r.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
+                   output_tokens = r.output_tokens + excluded.output_tokens,
+                   reasoning_tokens = r.reasoning_tokens + excluded.reasoning_tokens,
+                   cost = r.cost + excluded.cost,
+                   list_cost = r.list_cost + excluded.list_cost,
+                   reported_cost = r.reported_cost + excluded.reported_cost,
+                   cost_unreported = r.cost_unreported + excluded.cost_unreported
+           ),
+           w3 AS (
+               INSERT INTO rollup_daily_tags AS r (team_id, day, tag_key, tag_value, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
+               SELECT team_id, date_trunc('day', hour, 'UTC'), t.key, t.value, provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
+               FROM d CROSS JOIN LATERAL jsonb_each_text(d.tags) AS t(key, value) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+               ON CONFLICT (team_id, day, tag_key, tag_value, provider, model, project, service_tier, currency, reported_currency) DO UPDATE SET
+                   requests = r.requests + excluded.requests,
+                   reported_requests = r.reported_requests + excluded.reported_requests,
+                   input_tokens = r.input_tokens + excluded.input_tokens,
+                   cache_read_tokens = r.cache_read_tokens + excluded.cache_read_tokens,
+                   cache_write_tokens = r.cache_write_tokens + excluded.cache_write_tokens,
+                   cache_write_1h_tokens = r.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
+                   output_tokens = r.output_tokens + excluded.output_tokens,
+                   reasoning_tokens = r.reasoning_tokens + excluded.reasoning_tokens,
+                   cost = r.cost + excluded.cost,
+                   list_cost = r.list_cost + excluded.list_cost,
                    reported_cost = r.reported_cost + excluded.reported_cost,
                    cost_unreported = r.cost_unreported + excluded.cost_unreported
            )

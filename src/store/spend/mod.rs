@@ -7,6 +7,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 pub mod plan;
 pub mod raw;
+mod sources;
 
 /// A `group_by` dimension.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,88 +164,6 @@ fn push_counted_cost(q: &mut QueryBuilder<'_, Postgres>, source: CostSource, cur
     };
 }
 
-/// A table a spend answer reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
-    Daily,
-    Hourly,
-    Raw,
-}
-
-/// Pushes one branch of the union: the rows of `source` in `ranges`, filtered, as
-/// (t, team_id, d0.., currency, reported_currency, requests, reported_requests, tokens..., cost,
-/// list_cost, reported_cost, cost_unreported).
-fn push_source(
-    q: &mut QueryBuilder<'_, Postgres>,
-    source: Source,
-    ranges: &[std::ops::Range<DateTime<Utc>>],
-    query: &SpendQuery,
-) {
-    let (table, time) = match source {
-        Source::Daily => ("rollup_daily", "x.day"),
-        Source::Hourly => ("rollup_hourly", "x.hour"),
-        Source::Raw => ("events", "x.ts"),
-    };
-    let rolled = source != Source::Raw;
-    q.push(format_args!("SELECT {time} AS t, x.team_id"));
-    for (i, dimension) in query.group_by.iter().enumerate() {
-        q.push(", ");
-        match dimension {
-            // Joined to its name outside the union.
-            Dimension::Team => q.push("x.team_id"),
-            Dimension::Project if rolled => q.push("NULLIF(x.project, '')"),
-            Dimension::Project => q.push("x.project"),
-            Dimension::User if rolled => q.push("NULLIF(x.user_id, '')"),
-            Dimension::User => q.push("x.user_id"),
-            Dimension::Provider => q.push("x.provider"),
-            Dimension::Model => q.push("x.model"),
-            Dimension::ServiceTier => q.push("x.service_tier"),
-            Dimension::Tag(key) => q.push("x.tags ->> ").push_bind(key.clone()),
-        };
-        q.push(format_args!(" AS d{i}"));
-    }
-    if rolled {
-        q.push(
-            ", x.currency, x.reported_currency, x.requests, x.reported_requests, x.input_tokens, \
-             x.cache_read_tokens, x.cache_write_tokens, x.output_tokens, x.reasoning_tokens, x.cost, \
-             x.list_cost, x.reported_cost, x.cost_unreported",
-        );
-    } else {
-        q.push(
-            ", COALESCE(x.currency, '') AS currency, x.reported_currency, 1::bigint AS requests, \
-             (x.reported_cost IS NOT NULL)::int::bigint AS reported_requests, x.input_tokens, \
-             x.cache_read_tokens, x.cache_write_tokens, x.output_tokens, x.reasoning_tokens, \
-             COALESCE(x.cost, 0) AS cost, COALESCE(x.list_cost, 0) AS list_cost, \
-             COALESCE(x.reported_cost, 0) AS reported_cost, \
-             CASE WHEN x.reported_cost IS NULL THEN COALESCE(x.cost, 0) ELSE 0 END AS cost_unreported",
-        );
-    }
-    q.push(format_args!(" FROM {table} x WHERE ("));
-    for (i, range) in ranges.iter().enumerate() {
-        q.push(if i == 0 { "(" } else { " OR (" })
-            .push(format_args!("{time} >= "))
-            .push_bind(range.start)
-            .push(format_args!(" AND {time} < "))
-            .push_bind(range.end)
-            .push(")");
-    }
-    q.push(")");
-    if let Some(ids) = &query.team_ids {
-        q.push(" AND x.team_id = ANY(").push_bind(ids.clone()).push(")");
-    }
-    for (column, values) in [
-        ("x.provider", &query.providers),
-        ("x.model", &query.models),
-        ("x.project", &query.projects),
-    ] {
-        if !values.is_empty() {
-            q.push(format_args!(" AND {column} = ANY("))
-                .push_bind(values.clone())
-                .push(")");
-        }
-    }
-}
-
 /// The bucket boundaries strictly inside the range, from PostgreSQL, so they agree with the
 /// `date_trunc(unit, ts, tz)` that labels the buckets (DST days have 23 or 25 hours).
 async fn bucket_cuts(pool: &PgPool, query: &SpendQuery) -> Result<Vec<DateTime<Utc>>, sqlx::Error> {
@@ -268,11 +187,7 @@ async fn bucket_cuts(pool: &PgPool, query: &SpendQuery) -> Result<Vec<DateTime<U
 /// aggregation over raw events once the rollup job has caught up (within a pass or two).
 pub async fn spend(pool: &PgPool, query: &SpendQuery) -> Result<Vec<SpendRow>, sqlx::Error> {
     let cuts = bucket_cuts(pool, query).await?;
-    let daily_allowed = !query
-        .group_by
-        .iter()
-        .any(|d| matches!(d, Dimension::User | Dimension::Tag(_)));
-    let plan = plan::plan(query.from, query.to, &cuts, daily_allowed);
+    let branches = sources::branches(query, plan::plan(query.from, query.to, &cuts, true));
 
     // Outer query: the zone's UTC offset at each bucket start, and a stable order.
     let mut q = QueryBuilder::<Postgres>::new("SELECT s.*");
@@ -314,23 +229,11 @@ pub async fn spend(pool: &PgPool, query: &SpendQuery) -> Result<Vec<SpendRow>, s
     )
     .push_bind(query.currency.clone())
     .push(") AS reconciled FROM (");
-    let mut branches = 0;
-    for (source, ranges) in [
-        (Source::Daily, &plan.daily),
-        (Source::Hourly, &plan.hourly),
-        (Source::Raw, &plan.raw),
-    ] {
-        if ranges.is_empty() {
-            continue;
-        }
-        if branches > 0 {
+    for (i, (source, ranges)) in branches.iter().enumerate() {
+        if i > 0 {
             q.push(" UNION ALL ");
         }
-        push_source(&mut q, source, ranges, query);
-        branches += 1;
-    }
-    if branches == 0 {
-        push_source(&mut q, Source::Raw, &[query.from..query.to], query);
+        sources::push(&mut q, source, ranges, query);
     }
     q.push(") v) u");
     if query.group_by.contains(&Dimension::Team) {
@@ -341,6 +244,9 @@ pub async fn spend(pool: &PgPool, query: &SpendQuery) -> Result<Vec<SpendRow>, s
         for i in 1..=groups {
             q.push(if i == 1 { "" } else { ", " }).push(i.to_string());
         }
+        // A group of events without a tag is every event minus the tagged ones; when every event
+        // has the tag, that difference is an empty group, which raw events would not show.
+        q.push(" HAVING sum(u.requests) <> 0");
     }
     let mut order = Vec::new();
     if query.granularity.is_some() {
