@@ -35,6 +35,11 @@ enum Command {
     },
     /// Run rollup passes until the rollups hold every stored event, then exit.
     Rollup,
+    /// Benchmarks: print figures and write them as JSON.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Load realistic synthetic events fast (COPY), for benchmarks and demos.
     Seed {
         /// How many events.
@@ -63,6 +68,22 @@ enum PricesCommand {
         /// RFC 3339. Default: a changed price applies from now, a new model's from the beginning of time.
         #[arg(long)]
         effective_from: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Latency of typical spend questions over the stored events (load them with `seed`), from
+    /// rollups and over raw events; disk bytes per event.
+    Spend {
+        #[arg(long, default_value_t = 30)]
+        iterations: usize,
+        /// Runs of each question over raw events (0: skip them).
+        #[arg(long, default_value_t = 3)]
+        raw_iterations: usize,
+        /// Where to write the figures.
+        #[arg(long, default_value = "bench-spend.json")]
+        out: String,
     },
 }
 
@@ -107,6 +128,21 @@ fn main() -> anyhow::Result<()> {
                 };
                 let report = tokenledger::startup::import_prices(&config, &json, effective_from).await?;
                 println!("{}", serde_json::to_string_pretty(&report)?);
+                Ok(())
+            }
+            Command::Bench {
+                command:
+                    BenchCommand::Spend {
+                        iterations,
+                        raw_iterations,
+                        out,
+                    },
+            } => {
+                let figures = tokenledger::startup::bench_spend(&config, iterations, raw_iterations).await?;
+                print!("{}", tokenledger::bench::spend::table(&figures));
+                std::fs::write(&out, serde_json::to_string_pretty(&figures)?)
+                    .with_context(|| format!("writing {out}"))?;
+                println!("\nfigures written to {out}");
                 Ok(())
             }
             Command::Rollup => {

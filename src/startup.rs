@@ -149,18 +149,63 @@ pub async fn seed(
             .await
             .context("loading the default price catalog")?;
         let catalog = Arc::new(crate::catalog::load(&pool).await?);
-        let seeded = crate::seed::run(&pool, catalog, &options).await?;
+        // Rollup passes run beside the load, as they would beside live ingest: each pass then
+        // aggregates a few chunks, not the whole load at the end.
+        let (done, mut stop) = tokio::sync::watch::channel(false);
+        let passes = (!skip_rollup).then(|| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Err(error) = crate::jobs::rollup::run_once(&pool).await {
+                        tracing::warn!(%error, "rollup pass failed; will retry");
+                    }
+                    tokio::select! {
+                        _ = stop.wait_for(|d| *d) => return,
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
+            })
+        });
+        let started = std::time::Instant::now();
+        let seeded = crate::seed::run(&pool, catalog, &options).await;
+        let _ = done.send(true);
+        if let Some(passes) = passes {
+            let _ = passes.await;
+        }
+        let seeded = seeded?;
         let rollup = if skip_rollup {
             None
         } else {
-            let started = std::time::Instant::now();
             let pass = crate::jobs::rollup::catch_up(&pool, Duration::from_secs(24 * 3600)).await?;
             Some(serde_json::json!({
-                "events_added": pass.events_added,
-                "seconds": started.elapsed().as_secs_f64(),
+                "caught_up_seconds_after_start": started.elapsed().as_secs_f64(),
+                "last_pass_events": pass.events_added,
             }))
         };
         anyhow::Ok(serde_json::json!({"seed": seeded, "rollup": rollup}))
+    }
+    .await;
+    pool.close().await;
+    if let Some(embedded) = embedded {
+        embedded.stop().await?;
+    }
+    result
+}
+
+/// `tokenledger bench spend`: brings the rollups up to date, then measures spend questions.
+pub async fn bench_spend(
+    config: &Config,
+    iterations: usize,
+    raw_iterations: usize,
+) -> anyhow::Result<crate::bench::spend::SpendFigures> {
+    let (connect, embedded) = database(config).await?;
+    let pool = store::pool(connect, 2, config.db_timeout);
+    let result = async {
+        store::migrate(&pool)
+            .await
+            .context("applying database migrations")?;
+        crate::jobs::rollup::catch_up(&pool, Duration::from_secs(24 * 3600)).await?;
+        crate::bench::spend::run(&pool, iterations, raw_iterations).await
     }
     .await;
     pool.close().await;

@@ -27,7 +27,7 @@ pub fn pool(options: PgConnectOptions, size: u32, timeout: Duration) -> PgPool {
     use sqlx::ConnectOptions;
     // A rollup pass over a large backlog (after a bulk load) legitimately takes seconds; only
     // statements slower than this are logged, at warn, with their SQL.
-    let options = options.log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(10));
+    let options = options.log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(60));
     PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(timeout)

@@ -89,39 +89,30 @@ pub async fn recompute_hours(
     )
     .execute(&mut *conn)
     .await?;
-    sqlx::query_scalar!(
-        r#"WITH d AS (
-               SELECT e.team_id, date_trunc('hour', e.ts, 'UTC') AS hour, e.provider, e.model,
-                      COALESCE(e.project, '') AS project, COALESCE(e.user_id, '') AS user_id,
-                      e.service_tier, e.tags, COALESCE(e.currency, '') AS currency, e.reported_currency,
-                      count(*) AS requests,
-                      count(e.reported_cost) AS reported_requests,
-                      sum(e.input_tokens) AS input_tokens,
-                      sum(e.cache_read_tokens) AS cache_read_tokens,
-                      sum(e.cache_write_tokens) AS cache_write_tokens,
-                      sum(e.cache_write_1h_tokens) AS cache_write_1h_tokens,
-                      sum(e.output_tokens) AS output_tokens,
-                      sum(e.reasoning_tokens) AS reasoning_tokens,
-                      COALESCE(sum(e.cost), 0) AS cost,
-                      COALESCE(sum(e.list_cost), 0) AS list_cost,
-                      COALESCE(sum(e.reported_cost), 0) AS reported_cost,
-                      COALESCE(sum(e.cost) FILTER (WHERE e.reported_cost IS NULL), 0) AS cost_unreported
+    sqlx::query!(
+        r#"INSERT INTO rollup_hourly AS r (team_id, hour, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
+               SELECT e.team_id, date_trunc('hour', e.ts, 'UTC'), e.provider, e.model, COALESCE(e.project, ''), e.service_tier, COALESCE(e.currency, ''), e.reported_currency,
+                      count(*),
+                      count(e.reported_cost),
+                      sum(e.input_tokens),
+                      sum(e.cache_read_tokens),
+                      sum(e.cache_write_tokens),
+                      sum(e.cache_write_1h_tokens),
+                      sum(e.output_tokens),
+                      sum(e.reasoning_tokens),
+                      COALESCE(sum(e.cost), 0),
+                      COALESCE(sum(e.list_cost), 0),
+                      COALESCE(sum(e.reported_cost), 0),
+                      COALESCE(sum(e.cost) FILTER (WHERE e.reported_cost IS NULL), 0)
                FROM UNNEST($1::bigint[], $2::timestamptz[]) AS p(team_id, hour)
                JOIN events e ON e.team_id = p.team_id AND e.ts >= p.hour AND e.ts < p.hour + interval '1 hour'
                WHERE e.ins_xid < $3
-               GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
-           ),
-           w0 AS (
-               INSERT INTO rollup_hourly AS r (team_id, hour, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
-               SELECT team_id, hour, provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
-               FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-           )
-           SELECT COALESCE(sum(requests), 0)::bigint AS "events!" FROM d"#,
+               GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"#,
         team_ids,
         hours,
         watermark,
     )
-    .fetch_one(conn)
+    .execute(conn)
     .await?;
     Ok(())
 }
@@ -154,43 +145,67 @@ pub async fn recompute_days(
     .fetch_one(&mut *conn)
     .await?;
     sqlx::query_scalar!(
-        r#"WITH d AS (
-               SELECT e.team_id, date_trunc('hour', e.ts, 'UTC') AS hour, e.provider, e.model,
-                      COALESCE(e.project, '') AS project, COALESCE(e.user_id, '') AS user_id,
-                      e.service_tier, e.tags, COALESCE(e.currency, '') AS currency, e.reported_currency,
-                      count(*) AS requests,
-                      count(e.reported_cost) AS reported_requests,
-                      sum(e.input_tokens) AS input_tokens,
-                      sum(e.cache_read_tokens) AS cache_read_tokens,
-                      sum(e.cache_write_tokens) AS cache_write_tokens,
-                      sum(e.cache_write_1h_tokens) AS cache_write_1h_tokens,
-                      sum(e.output_tokens) AS output_tokens,
-                      sum(e.reasoning_tokens) AS reasoning_tokens,
-                      COALESCE(sum(e.cost), 0) AS cost,
-                      COALESCE(sum(e.list_cost), 0) AS list_cost,
-                      COALESCE(sum(e.reported_cost), 0) AS reported_cost,
-                      COALESCE(sum(e.cost) FILTER (WHERE e.reported_cost IS NULL), 0) AS cost_unreported
+        r#"WITH daily AS (
+               INSERT INTO rollup_daily AS r (team_id, day, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
+               SELECT e.team_id, date_trunc('day', e.ts, 'UTC'), e.provider, e.model, COALESCE(e.project, ''), e.service_tier, COALESCE(e.currency, ''), e.reported_currency,
+                      count(*),
+                      count(e.reported_cost),
+                      sum(e.input_tokens),
+                      sum(e.cache_read_tokens),
+                      sum(e.cache_write_tokens),
+                      sum(e.cache_write_1h_tokens),
+                      sum(e.output_tokens),
+                      sum(e.reasoning_tokens),
+                      COALESCE(sum(e.cost), 0),
+                      COALESCE(sum(e.list_cost), 0),
+                      COALESCE(sum(e.reported_cost), 0),
+                      COALESCE(sum(e.cost) FILTER (WHERE e.reported_cost IS NULL), 0)
                FROM UNNEST($1::bigint[], $2::timestamptz[]) AS p(team_id, day)
                JOIN events e ON e.team_id = p.team_id AND e.ts >= p.day AND e.ts < p.day + interval '24 hours'
                WHERE e.ins_xid < $3
-               GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+               GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
            ),
-           w0 AS (
-               INSERT INTO rollup_daily AS r (team_id, day, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
-               SELECT team_id, date_trunc('day', hour, 'UTC'), provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
-               FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-           ),
-           w1 AS (
+           users AS (
                INSERT INTO rollup_daily_users AS r (team_id, day, user_id, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
-               SELECT team_id, date_trunc('day', hour, 'UTC'), user_id, provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
-               FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+               SELECT e.team_id, date_trunc('day', e.ts, 'UTC'), COALESCE(e.user_id, ''), e.provider, e.model, COALESCE(e.project, ''), e.service_tier, COALESCE(e.currency, ''), e.reported_currency,
+                      count(*),
+                      count(e.reported_cost),
+                      sum(e.input_tokens),
+                      sum(e.cache_read_tokens),
+                      sum(e.cache_write_tokens),
+                      sum(e.cache_write_1h_tokens),
+                      sum(e.output_tokens),
+                      sum(e.reasoning_tokens),
+                      COALESCE(sum(e.cost), 0),
+                      COALESCE(sum(e.list_cost), 0),
+                      COALESCE(sum(e.reported_cost), 0),
+                      COALESCE(sum(e.cost) FILTER (WHERE e.reported_cost IS NULL), 0)
+               FROM UNNEST($1::bigint[], $2::timestamptz[]) AS p(team_id, day)
+               JOIN events e ON e.team_id = p.team_id AND e.ts >= p.day AND e.ts < p.day + interval '24 hours'
+               WHERE e.ins_xid < $3
+               GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
            ),
-           w2 AS (
+           tags AS (
                INSERT INTO rollup_daily_tags AS r (team_id, day, tag_key, tag_value, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
-               SELECT team_id, date_trunc('day', hour, 'UTC'), t.key, t.value, provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
-               FROM d CROSS JOIN LATERAL jsonb_each_text(d.tags) AS t(key, value) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+               SELECT e.team_id, date_trunc('day', e.ts, 'UTC'), t.key, t.value, e.provider, e.model, COALESCE(e.project, ''), e.service_tier, COALESCE(e.currency, ''), e.reported_currency,
+                      count(*),
+                      count(e.reported_cost),
+                      sum(e.input_tokens),
+                      sum(e.cache_read_tokens),
+                      sum(e.cache_write_tokens),
+                      sum(e.cache_write_1h_tokens),
+                      sum(e.output_tokens),
+                      sum(e.reasoning_tokens),
+                      COALESCE(sum(e.cost), 0),
+                      COALESCE(sum(e.list_cost), 0),
+                      COALESCE(sum(e.reported_cost), 0),
+                      COALESCE(sum(e.cost) FILTER (WHERE e.reported_cost IS NULL), 0)
+               FROM UNNEST($1::bigint[], $2::timestamptz[]) AS p(team_id, day)
+               JOIN events e ON e.team_id = p.team_id AND e.ts >= p.day AND e.ts < p.day + interval '24 hours' CROSS JOIN LATERAL jsonb_each_text(e.tags) AS t(key, value)
+               WHERE e.ins_xid < $3
+               GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
            )
-           SELECT COALESCE(sum(requests), 0)::bigint AS "events!" FROM d"#,
+           SELECT 1 AS "done!""#,
         team_ids,
         days,
         watermark,
@@ -200,15 +215,15 @@ pub async fn recompute_days(
     Ok(())
 }
 
-/// Adds the events with `ins_xid` in `[from, to)` to every rollup, in one statement that reads
-/// them once. A declared all-teams maintenance scan (SCALE.md rule 9), found through the BRIN
+/// Adds the events with `ins_xid` in `[from, to)` to every rollup, in one statement: each rollup
+/// aggregates the new events at its own grain (the daily one from the hourly deltas). A declared all-teams maintenance scan (SCALE.md rule 9), found through the BRIN
 /// index on `ins_xid`. Returns how many events were added.
 pub async fn add_new_events(conn: &mut PgConnection, from: i64, to: i64) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(
-        r#"WITH d AS (
+        r#"WITH h AS (
                SELECT e.team_id, date_trunc('hour', e.ts, 'UTC') AS hour, e.provider, e.model,
-                      COALESCE(e.project, '') AS project, COALESCE(e.user_id, '') AS user_id,
-                      e.service_tier, e.tags, COALESCE(e.currency, '') AS currency, e.reported_currency,
+                      COALESCE(e.project, '') AS project, e.service_tier,
+                      COALESCE(e.currency, '') AS currency, e.reported_currency,
                       count(*) AS requests,
                       count(e.reported_cost) AS reported_requests,
                       sum(e.input_tokens) AS input_tokens,
@@ -223,12 +238,11 @@ pub async fn add_new_events(conn: &mut PgConnection, from: i64, to: i64) -> Resu
                       COALESCE(sum(e.cost) FILTER (WHERE e.reported_cost IS NULL), 0) AS cost_unreported
                FROM events e
                WHERE e.ins_xid >= $1 AND e.ins_xid < $2
-               GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+               GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
            ),
-           w0 AS (
+           hourly AS (
                INSERT INTO rollup_hourly AS r (team_id, hour, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
-               SELECT team_id, hour, provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
-               FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+               SELECT * FROM h
                ON CONFLICT (team_id, hour, provider, model, project, service_tier, currency, reported_currency) DO UPDATE SET
                    requests = r.requests + excluded.requests,
                    reported_requests = r.reported_requests + excluded.reported_requests,
@@ -243,10 +257,10 @@ pub async fn add_new_events(conn: &mut PgConnection, from: i64, to: i64) -> Resu
                    reported_cost = r.reported_cost + excluded.reported_cost,
                    cost_unreported = r.cost_unreported + excluded.cost_unreported
            ),
-           w1 AS (
+           daily AS (
                INSERT INTO rollup_daily AS r (team_id, day, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
                SELECT team_id, date_trunc('day', hour, 'UTC'), provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
-               FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+               FROM h GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
                ON CONFLICT (team_id, day, provider, model, project, service_tier, currency, reported_currency) DO UPDATE SET
                    requests = r.requests + excluded.requests,
                    reported_requests = r.reported_requests + excluded.reported_requests,
@@ -261,10 +275,24 @@ pub async fn add_new_events(conn: &mut PgConnection, from: i64, to: i64) -> Resu
                    reported_cost = r.reported_cost + excluded.reported_cost,
                    cost_unreported = r.cost_unreported + excluded.cost_unreported
            ),
-           w2 AS (
+           users AS (
                INSERT INTO rollup_daily_users AS r (team_id, day, user_id, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
-               SELECT team_id, date_trunc('day', hour, 'UTC'), user_id, provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
-               FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+               SELECT e.team_id, date_trunc('day', e.ts, 'UTC'), COALESCE(e.user_id, ''), e.provider, e.model, COALESCE(e.project, ''), e.service_tier, COALESCE(e.currency, ''), e.reported_currency,
+                      count(*),
+                      count(e.reported_cost),
+                      sum(e.input_tokens),
+                      sum(e.cache_read_tokens),
+                      sum(e.cache_write_tokens),
+                      sum(e.cache_write_1h_tokens),
+                      sum(e.output_tokens),
+                      sum(e.reasoning_tokens),
+                      COALESCE(sum(e.cost), 0),
+                      COALESCE(sum(e.list_cost), 0),
+                      COALESCE(sum(e.reported_cost), 0),
+                      COALESCE(sum(e.cost) FILTER (WHERE e.reported_cost IS NULL), 0)
+               FROM events e
+               WHERE e.ins_xid >= $1 AND e.ins_xid < $2
+               GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
                ON CONFLICT (team_id, day, user_id, provider, model, project, service_tier, currency, reported_currency) DO UPDATE SET
                    requests = r.requests + excluded.requests,
                    reported_requests = r.reported_requests + excluded.reported_requests,
@@ -279,10 +307,24 @@ pub async fn add_new_events(conn: &mut PgConnection, from: i64, to: i64) -> Resu
                    reported_cost = r.reported_cost + excluded.reported_cost,
                    cost_unreported = r.cost_unreported + excluded.cost_unreported
            ),
-           w3 AS (
+           tags AS (
                INSERT INTO rollup_daily_tags AS r (team_id, day, tag_key, tag_value, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
-               SELECT team_id, date_trunc('day', hour, 'UTC'), t.key, t.value, provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
-               FROM d CROSS JOIN LATERAL jsonb_each_text(d.tags) AS t(key, value) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+               SELECT e.team_id, date_trunc('day', e.ts, 'UTC'), t.key, t.value, e.provider, e.model, COALESCE(e.project, ''), e.service_tier, COALESCE(e.currency, ''), e.reported_currency,
+                      count(*),
+                      count(e.reported_cost),
+                      sum(e.input_tokens),
+                      sum(e.cache_read_tokens),
+                      sum(e.cache_write_tokens),
+                      sum(e.cache_write_1h_tokens),
+                      sum(e.output_tokens),
+                      sum(e.reasoning_tokens),
+                      COALESCE(sum(e.cost), 0),
+                      COALESCE(sum(e.list_cost), 0),
+                      COALESCE(sum(e.reported_cost), 0),
+                      COALESCE(sum(e.cost) FILTER (WHERE e.reported_cost IS NULL), 0)
+               FROM events e CROSS JOIN LATERAL jsonb_each_text(e.tags) AS t(key, value)
+               WHERE e.ins_xid >= $1 AND e.ins_xid < $2
+               GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
                ON CONFLICT (team_id, day, tag_key, tag_value, provider, model, project, service_tier, currency, reported_currency) DO UPDATE SET
                    requests = r.requests + excluded.requests,
                    reported_requests = r.reported_requests + excluded.reported_requests,
@@ -297,7 +339,7 @@ pub async fn add_new_events(conn: &mut PgConnection, from: i64, to: i64) -> Resu
                    reported_cost = r.reported_cost + excluded.reported_cost,
                    cost_unreported = r.cost_unreported + excluded.cost_unreported
            )
-           SELECT COALESCE(sum(requests), 0)::bigint AS "events!" FROM d"#,
+           SELECT COALESCE(sum(requests), 0)::bigint AS "events!" FROM h"#,
         from,
         to,
     )
