@@ -154,3 +154,36 @@ fn grafana_provisions_the_dashboards_and_prometheus_mounts_its_rules() {
     )));
     assert!(config.contains("tokenledger:8080"));
 }
+
+#[test]
+fn dashboards_use_only_the_provisioned_datasources() {
+    fn walk(value: &serde_json::Value, found: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(uid) = map
+                    .get("datasource")
+                    .and_then(|d| d.get("uid"))
+                    .and_then(|u| u.as_str())
+                {
+                    found.push(uid.to_owned());
+                }
+                map.values().for_each(|v| walk(v, found));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+            _ => {}
+        }
+    }
+    for name in ["ai-spend.json", "budgets.json", "service-health.json"] {
+        let text = std::fs::read_to_string(repo(&format!("dashboards/{name}"))).unwrap();
+        let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut uids = Vec::new();
+        walk(&dashboard, &mut uids);
+        assert!(!uids.is_empty(), "{name}");
+        for uid in uids {
+            assert!(
+                ["prometheus", "tokenledger-postgres"].contains(&uid.as_str()),
+                "{name}: datasource {uid}"
+            );
+        }
+    }
+}
