@@ -127,3 +127,32 @@ async fn metrics_need_the_metrics_key_when_one_is_set() {
         .unwrap();
     assert_eq!(keyed.status(), 200);
 }
+
+#[test]
+fn metrics_settings_default_to_five_seconds_and_fifty_names_and_are_read_from_the_environment() {
+    use tokenledger::config::Config;
+    let defaults = Config::from_lookup(|_| None).unwrap();
+    assert_eq!(defaults.metrics_cache, std::time::Duration::from_secs(5));
+    assert_eq!(
+        (defaults.metrics_top_teams, defaults.metrics_top_models),
+        (50, 50)
+    );
+    let set = Config::from_lookup(|name| match name {
+        "TOKENLEDGER_METRICS_CACHE_SECS" => Some("0".into()),
+        "TOKENLEDGER_METRICS_TOP_TEAMS" => Some("7".into()),
+        "TOKENLEDGER_METRICS_TOP_MODELS" => Some("9".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(set.metrics_cache, std::time::Duration::ZERO);
+    assert_eq!((set.metrics_top_teams, set.metrics_top_models), (7, 9));
+    for (name, bad) in [
+        ("TOKENLEDGER_METRICS_CACHE_SECS", "soon"),
+        ("TOKENLEDGER_METRICS_TOP_TEAMS", "0"),
+    ] {
+        let error = Config::from_lookup(|n| (n == name).then(|| bad.to_owned()))
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains(name), "{error}");
+    }
+}
