@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
+use std::collections::HashMap;
 
 /// All-time sums of one rollup group: a team, provider and model, in one catalog currency ('' when
 /// unpriced) and one reported currency. The same parts as the rollup tables, so either cost source
@@ -39,65 +40,89 @@ pub struct UsageTotals {
     pub month_cost_unreported: Decimal,
 }
 
-/// All-time usage by team, provider, model and currencies, read from `rollup_daily` in one
-/// statement: a declared all-teams aggregate (SCALE.md rule 9). Its cost grows with the rows of
-/// `rollup_daily` (days × teams × models × projects × tiers), not with events.
+/// All-time usage by team, provider, model and currencies, read from `rollup_daily`: a declared
+/// all-teams aggregate (SCALE.md rule 9) whose cost grows with the rows of `rollup_daily` (days ×
+/// teams × models × projects × tiers), not with events; then the current UTC month's costs,
+/// found through the by-day index and merged in.
 pub async fn usage_totals(pool: &PgPool) -> Result<Vec<UsageTotals>, sqlx::Error> {
     let rows = sqlx::query!(
-        r#"WITH g AS (
-               SELECT r.team_id, r.provider, r.model, r.currency, r.reported_currency,
-                      sum(r.requests)::bigint AS requests, sum(r.reported_requests)::bigint AS reported_requests,
-                      sum(r.input_tokens)::bigint AS input_tokens,
-                      sum(r.cache_read_tokens)::bigint AS cache_read_tokens,
-                      sum(r.cache_write_tokens)::bigint AS cache_write_tokens,
-                      sum(r.output_tokens)::bigint AS output_tokens,
-                      sum(r.reasoning_tokens)::bigint AS reasoning_tokens,
-                      sum(r.cost) AS cost, sum(r.reported_cost) AS reported_cost,
-                      sum(r.cost_unreported) AS cost_unreported,
-                      COALESCE(sum(r.cost) FILTER (WHERE r.day >= date_trunc('month', now(), 'UTC')), 0) AS month_cost,
-                      COALESCE(sum(r.reported_cost) FILTER (WHERE r.day >= date_trunc('month', now(), 'UTC')), 0)
-                          AS month_reported_cost,
-                      COALESCE(sum(r.cost_unreported) FILTER (WHERE r.day >= date_trunc('month', now(), 'UTC')), 0)
-                          AS month_cost_unreported
-               FROM rollup_daily r
-               GROUP BY 1, 2, 3, 4, 5
-           )
-           SELECT t.name AS team, g.provider, g.model, g.currency, g.reported_currency,
+        r#"SELECT t.name AS team, g.provider, g.model, g.currency, g.reported_currency,
                   g.requests AS "requests!", g.reported_requests AS "reported_requests!",
                   g.input_tokens AS "input_tokens!", g.cache_read_tokens AS "cache_read_tokens!",
                   g.cache_write_tokens AS "cache_write_tokens!", g.output_tokens AS "output_tokens!",
                   g.reasoning_tokens AS "reasoning_tokens!", g.cost AS "cost!",
-                  g.reported_cost AS "reported_cost!", g.cost_unreported AS "cost_unreported!",
-                  g.month_cost AS "month_cost!", g.month_reported_cost AS "month_reported_cost!",
-                  g.month_cost_unreported AS "month_cost_unreported!"
-           FROM g JOIN teams t ON t.team_id = g.team_id
-           ORDER BY t.name, g.provider, g.model, g.currency, g.reported_currency"#
+                  g.reported_cost AS "reported_cost!", g.cost_unreported AS "cost_unreported!"
+           FROM (SELECT r.team_id, r.provider, r.model, r.currency, r.reported_currency,
+                        sum(r.requests)::bigint AS requests, sum(r.reported_requests)::bigint AS reported_requests,
+                        sum(r.input_tokens)::bigint AS input_tokens,
+                        sum(r.cache_read_tokens)::bigint AS cache_read_tokens,
+                        sum(r.cache_write_tokens)::bigint AS cache_write_tokens,
+                        sum(r.output_tokens)::bigint AS output_tokens,
+                        sum(r.reasoning_tokens)::bigint AS reasoning_tokens,
+                        sum(r.cost) AS cost, sum(r.reported_cost) AS reported_cost,
+                        sum(r.cost_unreported) AS cost_unreported
+                 FROM rollup_daily r
+                 GROUP BY 1, 2, 3, 4, 5) g
+           JOIN teams t ON t.team_id = g.team_id"#
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows
+    let month = sqlx::query!(
+        r#"SELECT t.name AS team, r.provider, r.model, r.currency, r.reported_currency,
+                  sum(r.cost) AS "cost!", sum(r.reported_cost) AS "reported_cost!",
+                  sum(r.cost_unreported) AS "cost_unreported!"
+           FROM rollup_daily r JOIN teams t ON t.team_id = r.team_id
+           WHERE r.day >= date_trunc('month', now(), 'UTC')
+           GROUP BY 1, 2, 3, 4, 5"#
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut month: HashMap<_, _> = month
         .into_iter()
-        .map(|r| UsageTotals {
-            team: r.team,
-            provider: r.provider,
-            model: r.model,
-            currency: r.currency,
-            reported_currency: r.reported_currency,
-            requests: r.requests,
-            reported_requests: r.reported_requests,
-            input_tokens: r.input_tokens,
-            cache_read_tokens: r.cache_read_tokens,
-            cache_write_tokens: r.cache_write_tokens,
-            output_tokens: r.output_tokens,
-            reasoning_tokens: r.reasoning_tokens,
-            cost: r.cost,
-            reported_cost: r.reported_cost,
-            cost_unreported: r.cost_unreported,
-            month_cost: r.month_cost,
-            month_reported_cost: r.month_reported_cost,
-            month_cost_unreported: r.month_cost_unreported,
+        .map(|m| {
+            let key = (m.team, m.provider, m.model, m.currency, m.reported_currency);
+            (key, (m.cost, m.reported_cost, m.cost_unreported))
         })
-        .collect())
+        .collect();
+    let mut out: Vec<UsageTotals> = rows
+        .into_iter()
+        .map(|r| {
+            let key = (r.team, r.provider, r.model, r.currency, r.reported_currency);
+            let (month_cost, month_reported_cost, month_cost_unreported) =
+                month.remove(&key).unwrap_or_default();
+            let (team, provider, model, currency, reported_currency) = key;
+            UsageTotals {
+                team,
+                provider,
+                model,
+                currency,
+                reported_currency,
+                requests: r.requests,
+                reported_requests: r.reported_requests,
+                input_tokens: r.input_tokens,
+                cache_read_tokens: r.cache_read_tokens,
+                cache_write_tokens: r.cache_write_tokens,
+                output_tokens: r.output_tokens,
+                reasoning_tokens: r.reasoning_tokens,
+                cost: r.cost,
+                reported_cost: r.reported_cost,
+                cost_unreported: r.cost_unreported,
+                month_cost,
+                month_reported_cost,
+                month_cost_unreported,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (&a.team, &a.provider, &a.model, &a.currency, &a.reported_currency).cmp(&(
+            &b.team,
+            &b.provider,
+            &b.model,
+            &b.currency,
+            &b.reported_currency,
+        ))
+    });
+    Ok(out)
 }
 
 /// The state of the rollup job, for its lag.
