@@ -18,7 +18,15 @@ pub async fn seed(app: &TestApp) {
          "input": "3", "cache_read": "0.3", "cache_write": "3.75", "output": "15"},
     ]))
     .await;
-    let now = (chrono::Utc::now() - chrono::Duration::seconds(2)).to_rfc3339();
+    // Just now, and in the current UTC month (right after a month starts, "now" itself).
+    let now = chrono::Utc::now();
+    let before = now - chrono::Duration::seconds(2);
+    let now = if chrono::Datelike::month(&before) == chrono::Datelike::month(&now) {
+        before
+    } else {
+        now
+    }
+    .to_rfc3339();
     let e = |id: &str, team: &str, provider: &str, model: &str, usage: Value| json!({"id": id, "timestamp": now, "team": team, "provider": provider, "model": model, "usage": usage});
     let mut reported = e(
         "r1",
