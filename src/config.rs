@@ -52,6 +52,15 @@ pub struct Config {
     pub catalog_refresh: Duration,
     /// How often the rollup job runs a pass (`TOKENLEDGER_ROLLUP_INTERVAL_MS`).
     pub rollup_interval: Duration,
+    /// How long a database read behind the business series of `/metrics` is reused
+    /// (`TOKENLEDGER_METRICS_CACHE_SECS`; 0 reads at every scrape).
+    pub metrics_cache: Duration,
+    /// Teams that keep their name in the business series; the rest are `other`
+    /// (`TOKENLEDGER_METRICS_TOP_TEAMS`).
+    pub metrics_top_teams: usize,
+    /// (provider, model) pairs that keep their model name in the business series; the rest are
+    /// `other` (`TOKENLEDGER_METRICS_TOP_MODELS`).
+    pub metrics_top_models: usize,
     /// Whether `serve` installs its own SIGINT/SIGTERM handling (tests turn it off).
     pub handle_signals: bool,
 }
@@ -115,6 +124,13 @@ impl Config {
                 },
             }
         };
+        let metrics_cache = match get("TOKENLEDGER_METRICS_CACHE_SECS") {
+            None => Duration::from_secs(5),
+            Some(text) => match text.parse::<u64>() {
+                Ok(secs) => Duration::from_secs(secs),
+                Err(_) => bail!("TOKENLEDGER_METRICS_CACHE_SECS={text}: expected a whole number of seconds"),
+            },
+        };
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Self {
             listen,
@@ -139,6 +155,9 @@ impl Config {
                 "TOKENLEDGER_ROLLUP_INTERVAL_MS",
                 1_000,
             )?)?),
+            metrics_cache,
+            metrics_top_teams: number("TOKENLEDGER_METRICS_TOP_TEAMS", 50)?,
+            metrics_top_models: number("TOKENLEDGER_METRICS_TOP_MODELS", 50)?,
             handle_signals: true,
         })
     }

@@ -1,6 +1,42 @@
 //! The one Prometheus registry. Every metric is documented here with its labels.
+//!
+//! Service series, kept by this process (registered in `Metrics`):
+//! - `tokenledger_http_requests_total{route, method, status}` counter; `route` is the matched
+//!   route pattern (`/v1/keys/{id}`), `unmatched` for a path no route has.
+//! - `tokenledger_http_request_duration_seconds{route, method}` histogram.
+//! - `tokenledger_events_total{outcome, reason}` counter: accepted, duplicate, rejected (reason =
+//!   the rejection code).
+//! - `tokenledger_writer_batch_events{}` histogram, `tokenledger_writer_commit_duration_seconds{result}` histogram.
+//! - `tokenledger_job_runs_total{job, result}` counter, `tokenledger_job_duration_seconds{job}` histogram.
+//! - `tokenledger_business_metrics_errors_total{}` counter: failed database reads behind the
+//!   business series (the last good snapshot is served meanwhile).
+//!
+//! Read at scrape time from the query pool (`pool_families`), no labels:
+//! - `tokenledger_db_pool_max_connections`, `tokenledger_db_pool_connections` (open),
+//!   `tokenledger_db_pool_idle_connections`, `tokenledger_db_pool_in_use_connections` gauges.
+//!
+//! Read at scrape time from the database, cached (`business`; every replica reports the same):
+//! - `tokenledger_spend_total{team, provider, model, currency}` counter: spend that counts.
+//! - `tokenledger_reported_spend_total{team, provider, model, currency}` counter: gateways' cost.
+//! - `tokenledger_requests_total{team, provider, model}` counter.
+//! - `tokenledger_tokens_total{team, provider, model, kind}` counter, kind = input | cache_read |
+//!   cache_write | output | reasoning.
+//! - `tokenledger_unpriced_events_total{team, provider, model}` counter.
+//! - `tokenledger_month_spend{team, currency}` gauge: spend of the current UTC month.
+//! - `tokenledger_rollup_lag_seconds{}` gauge: now minus the rollup job's heartbeat.
+//! - `tokenledger_rollup_oldest_pending_event_age_seconds{}` gauge.
+//! - `tokenledger_business_metrics_age_seconds{}` gauge: age of the cached read.
+//!
+//! Teams and models outside the configured top N (by all-time spend) are labelled `other`. Money
+//! is a float only in the exposition: the format has no decimals.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+pub mod business;
+mod family;
+
+use prometheus::proto::MetricFamily;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 /// Service metrics of this process.
 pub struct Metrics {
@@ -21,6 +57,8 @@ pub struct Metrics {
     pub job_runs: IntCounterVec,
     /// `tokenledger_job_duration_seconds{job}`: time of one pass of a background job.
     pub job_duration: HistogramVec,
+    /// `tokenledger_business_metrics_errors_total{}`: failed reads behind the business series.
+    pub business_errors: IntCounter,
 }
 
 impl Metrics {
@@ -84,6 +122,11 @@ impl Metrics {
             .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0]),
             &["job"],
         )?;
+        let business_errors = IntCounter::new(
+            "tokenledger_business_metrics_errors_total",
+            "Failed database reads behind the business series (the last good snapshot is served meanwhile); no labels.",
+        )?;
+        registry.register(Box::new(business_errors.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(events.clone()))?;
@@ -100,13 +143,48 @@ impl Metrics {
             writer_commit,
             job_runs,
             job_duration,
+            business_errors,
         })
     }
 
-    /// The registry in the Prometheus text format.
-    pub fn render(&self) -> Result<String, prometheus::Error> {
+    /// The registry and the `extra` families (read at scrape time) in the Prometheus text format.
+    pub fn render(&self, extra: Vec<MetricFamily>) -> Result<String, prometheus::Error> {
+        let mut families = self.registry.gather();
+        families.extend(extra);
         let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        TextEncoder::new().encode(&families, &mut out)?;
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
+}
+
+/// The query pool's connections, as of now.
+pub fn pool_families(pool: &sqlx::PgPool) -> Vec<MetricFamily> {
+    let size = f64::from(pool.size());
+    let idle = pool.num_idle() as f64;
+    let max = f64::from(pool.options().get_max_connections());
+    let one = |name: &str, help: &str, value: f64| {
+        family::gauge(name, help, &[], std::iter::once((Vec::<&str>::new(), value)))
+    };
+    vec![
+        one(
+            "tokenledger_db_pool_max_connections",
+            "Most connections the query pool may open (TOKENLEDGER_DB_POOL_SIZE); no labels.",
+            max,
+        ),
+        one(
+            "tokenledger_db_pool_connections",
+            "Connections the query pool has open, idle or in use; no labels.",
+            size,
+        ),
+        one(
+            "tokenledger_db_pool_idle_connections",
+            "Open query-pool connections waiting for work; no labels.",
+            idle,
+        ),
+        one(
+            "tokenledger_db_pool_in_use_connections",
+            "Query-pool connections running a query now; no labels.",
+            (size - idle).max(0.0),
+        ),
+    ]
 }

@@ -28,6 +28,8 @@ pub struct AppState {
     pub config: Config,
     pub metrics: Arc<Metrics>,
     pub catalog: Arc<CatalogHandle>,
+    /// The cached database read behind the business series of `/metrics`.
+    pub business_metrics: crate::metrics::business::Cache,
     /// The OpenAPI document, rendered once.
     pub openapi: String,
 }
@@ -289,6 +291,14 @@ impl Application {
             config: config.clone(),
             metrics,
             catalog: catalog.clone(),
+            business_metrics: crate::metrics::business::Cache::new(
+                config.metrics_cache,
+                crate::metrics::business::Shape {
+                    cost_source: config.cost_source,
+                    top_teams: config.metrics_top_teams,
+                    top_models: config.metrics_top_models,
+                },
+            ),
             openapi,
         });
 

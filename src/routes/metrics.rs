@@ -5,7 +5,9 @@ use crate::startup::AppState;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use subtle::ConstantTimeEq;
 
-/// The Prometheus text format. Needs `Authorization: Bearer $TOKENLEDGER_METRICS_KEY` when set.
+/// The Prometheus text format: service series of this process, and business series (spend,
+/// tokens, requests, unpriced events, rollup lag) read from the rollups, cached a few seconds.
+/// Needs `Authorization: Bearer $TOKENLEDGER_METRICS_KEY` when set.
 #[utoipa::path(
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")),
     security((), ("bearer" = []))
@@ -25,7 +27,21 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
             ));
         }
     }
-    let text = state.metrics.render().map_err(|e| ApiError::Internal(e.into()))?;
+    // Service series are always answered; business series come from the (cached) database read,
+    // or its last good snapshot while the database is away.
+    let mut extra = crate::metrics::pool_families(&state.pool);
+    let (snapshot, error) = state.business_metrics.get(&state.pool).await;
+    if let Some(error) = error {
+        state.metrics.business_errors.inc();
+        tracing::warn!(%error, "reading the business metrics failed; serving the last snapshot");
+    }
+    if let Some(snapshot) = snapshot {
+        extra.extend(snapshot.families(chrono::Utc::now()));
+    }
+    let text = state
+        .metrics
+        .render(extra)
+        .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text))

@@ -6,6 +6,7 @@ pub mod adjustments;
 pub mod aliases;
 pub mod events;
 pub mod keys;
+pub mod metrics;
 pub mod partitions;
 pub mod prices;
 pub mod reprice;
