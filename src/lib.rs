@@ -5,6 +5,7 @@
 //! `routes::spend` reads it back. `ingest/mod.rs` tells that story in full.
 
 pub mod auth;
+pub mod budgets;
 pub mod catalog;
 pub mod config;
 pub mod domain;

@@ -25,7 +25,10 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
             ));
         }
     }
-    let text = state.metrics.render().map_err(|e| ApiError::Internal(e.into()))?;
+    let mut text = state.metrics.render().map_err(|e| ApiError::Internal(e.into()))?;
+    // Budget series, from the in-memory check view (see budgets::metrics).
+    let budgets = state.budget_metrics.render(&state.budgets.snapshot());
+    text.push_str(&budgets.map_err(|e| ApiError::Internal(e.into()))?);
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text))
