@@ -61,6 +61,14 @@ pub struct Config {
     /// (provider, model) pairs that keep their model name in the business series; the rest are
     /// `other` (`TOKENLEDGER_METRICS_TOP_MODELS`).
     pub metrics_top_models: usize,
+    /// How often budgets are evaluated for alerts (`TOKENLEDGER_BUDGET_EVAL_SECS`).
+    pub budget_eval_interval: Duration,
+    /// How often the in-memory view of `GET /v1/check` is rebuilt (`TOKENLEDGER_CHECK_REFRESH_MS`).
+    pub check_refresh: Duration,
+    /// How webhook deliveries are attempted (`TOKENLEDGER_WEBHOOK_*`).
+    pub webhooks: crate::jobs::webhooks::DeliverySettings,
+    /// How often the outbox is looked at for due deliveries (`TOKENLEDGER_WEBHOOK_POLL_MS`).
+    pub webhook_poll: Duration,
     /// Whether `serve` installs its own SIGINT/SIGTERM handling (tests turn it off).
     pub handle_signals: bool,
 }
@@ -131,6 +139,20 @@ impl Config {
                 Err(_) => bail!("TOKENLEDGER_METRICS_CACHE_SECS={text}: expected a whole number of seconds"),
             },
         };
+        let millis = |name: &str, default: usize| -> anyhow::Result<Duration> {
+            Ok(Duration::from_millis(u64::try_from(number(name, default)?)?))
+        };
+        let webhooks = crate::jobs::webhooks::DeliverySettings {
+            timeout: millis("TOKENLEDGER_WEBHOOK_TIMEOUT_MS", 5_000)?,
+            backoff: millis("TOKENLEDGER_WEBHOOK_BACKOFF_MS", 1_000)?,
+            backoff_max: Duration::from_secs(u64::try_from(number(
+                "TOKENLEDGER_WEBHOOK_BACKOFF_MAX_SECS",
+                3_600,
+            )?)?),
+            max_attempts: i32::try_from(number("TOKENLEDGER_WEBHOOK_MAX_ATTEMPTS", 10)?)
+                .context("TOKENLEDGER_WEBHOOK_MAX_ATTEMPTS is too large")?,
+            batch: 100,
+        };
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Self {
             listen,
@@ -158,6 +180,13 @@ impl Config {
             metrics_cache,
             metrics_top_teams: number("TOKENLEDGER_METRICS_TOP_TEAMS", 50)?,
             metrics_top_models: number("TOKENLEDGER_METRICS_TOP_MODELS", 50)?,
+            budget_eval_interval: Duration::from_secs(u64::try_from(number(
+                "TOKENLEDGER_BUDGET_EVAL_SECS",
+                5,
+            )?)?),
+            check_refresh: millis("TOKENLEDGER_CHECK_REFRESH_MS", 1_000)?,
+            webhooks,
+            webhook_poll: millis("TOKENLEDGER_WEBHOOK_POLL_MS", 1_000)?,
             handle_signals: true,
         })
     }

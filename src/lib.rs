@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod bench;
+pub mod budgets;
 pub mod catalog;
 pub mod config;
 pub mod domain;

@@ -29,6 +29,15 @@
 //!
 //! Teams and models outside the configured top N (by all-time spend) are labelled `other`. Money
 //! is a float only in the exposition: the format has no decimals.
+//!
+//! Budget series (registered by `budgets::metrics::BudgetMetrics`, filled from the in-memory
+//! check view at each render of `/metrics`, so every replica reports the same):
+//! - `tokenledger_budget_amount{budget_id, budget, team, currency}`: a budget's amount per period.
+//! - `tokenledger_budget_spend{budget_id, budget, team, currency}`: spend of its current period.
+//! - `tokenledger_budget_utilization_ratio{budget_id, budget, team}`: spend ÷ amount (1 = 100%).
+//! - `tokenledger_budget_forecast_spend{budget_id, budget, team, currency}`: projected period spend.
+//! - `tokenledger_budget_alerts_total{budget_id, budget, team, kind}`: stored alerts (kind threshold
+//!   or forecast): a count of rows in the database, not of this process's own work.
 
 pub mod business;
 mod family;

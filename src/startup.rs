@@ -30,6 +30,10 @@ pub struct AppState {
     pub catalog: Arc<CatalogHandle>,
     /// The cached database read behind the business series of `/metrics`.
     pub business_metrics: crate::metrics::business::Cache,
+    /// What `GET /v1/check` answers from.
+    pub budgets: Arc<crate::budgets::CheckView>,
+    /// The budget series of `/metrics`, filled from `budgets` at each render.
+    pub budget_metrics: crate::budgets::metrics::BudgetMetrics,
     /// The OpenAPI document, rendered once.
     pub openapi: String,
 }
@@ -278,6 +282,7 @@ impl Application {
             },
             metrics.clone(),
         );
+        let check_view = Arc::new(crate::budgets::CheckView::default());
         let openapi = serde_json::to_string(&routes::openapi()).context("rendering the OpenAPI document")?;
         let state = web::Data::new(AppState {
             pool: pool.clone(),
@@ -286,6 +291,8 @@ impl Application {
                 writer,
                 metrics: metrics.clone(),
                 max_batch: config.max_batch,
+                budgets: check_view.clone(),
+                cost_source: config.cost_source,
             },
             keys: KeyCache::default(),
             config: config.clone(),
@@ -299,6 +306,9 @@ impl Application {
                     top_models: config.metrics_top_models,
                 },
             ),
+            budgets: check_view.clone(),
+            budget_metrics: crate::budgets::metrics::BudgetMetrics::new()
+                .context("registering budget metrics")?,
             openapi,
         });
 
@@ -333,6 +343,24 @@ impl Application {
             pool.clone(),
             config.rollup_interval,
             state.metrics.clone(),
+        ));
+        jobs.spawn(crate::budgets::check::run_every(
+            pool.clone(),
+            check_view,
+            config.cost_source,
+            config.check_refresh,
+        ));
+        jobs.spawn(crate::jobs::budget_alerts::run_every(
+            pool.clone(),
+            config.budget_eval_interval,
+            config.cost_source,
+            state.metrics.clone(),
+        ));
+        // Each delivery waits out its own backoff; the outbox is polled for due ones.
+        jobs.spawn(crate::jobs::webhooks::run_every(
+            pool.clone(),
+            config.webhook_poll,
+            config.webhooks.clone(),
         ));
         jobs.spawn(maintain_partitions(pool));
         tracing::info!(address = %config.listen, port, "tokenledger is listening");

@@ -33,6 +33,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/keys"),
     ("get", "/v1/keys"),
     ("delete", "/v1/keys/{id}"),
+    ("post", "/v1/budgets"),
+    ("get", "/v1/budgets"),
+    ("get", "/v1/budgets/{id}"),
+    ("patch", "/v1/budgets/{id}"),
+    ("delete", "/v1/budgets/{id}"),
+    ("get", "/v1/budgets/{id}/status"),
+    ("get", "/v1/alerts"),
+    ("get", "/v1/check"),
 ];
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Parse-don't-validate types. A value of these types is valid by construction: the ingest path
 //! turns untrusted JSON into them once, and everything downstream can rely on them.
 
+pub mod budget;
 pub mod event;
 pub mod money;
 pub mod names;

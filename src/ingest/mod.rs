@@ -24,6 +24,8 @@
 //! 7. **Acknowledge**. The response is sent only after that statement has committed. If the
 //!    database cannot commit in time the answer is 503 with Retry-After, and a retry is safe
 //!    because of step 6. If too many events are already waiting, 429 at once: memory stays bounded.
+//!    The counted cost of each accepted event is then added to this replica's in-memory budget
+//!    view (`budgets::check`), so `GET /v1/check` refuses a team that just spent its budget.
 //!
 //! Every event ends in exactly one outcome (accepted, duplicate, rejected with a reason), and each
 //! outcome is counted in `tokenledger_events_total`.
@@ -69,6 +71,27 @@ pub struct Ingestor {
     pub writer: EventWriter,
     pub metrics: Arc<Metrics>,
     pub max_batch: usize,
+    /// Budgets' in-memory spend, which accepted events are added to at once (see `budgets::check`).
+    pub budgets: Arc<crate::budgets::CheckView>,
+    /// Which cost of an event counts (for the budgets' spend).
+    pub cost_source: crate::config::CostSource,
+}
+
+/// The cost an event counts for in spend, and its currency, by the configured source (the same
+/// rule `store::spend` sums by).
+fn counted_cost(
+    pending: &PendingEvent,
+    source: crate::config::CostSource,
+) -> Option<(String, rust_decimal::Decimal)> {
+    let reported = pending
+        .event
+        .reported_cost
+        .map(|cost| (pending.event.reported_currency.clone(), cost));
+    let computed = pending.priced.as_ref().map(|p| (p.currency.clone(), p.cost));
+    match source {
+        crate::config::CostSource::Computed => computed.or(reported),
+        crate::config::CostSource::Reported => reported.or(computed),
+    }
 }
 
 impl Ingestor {
@@ -107,10 +130,29 @@ impl Ingestor {
             }
         }
         let ids: Vec<String> = pending.iter().map(|p| p.event.id.clone()).collect();
+        let spent: Vec<Option<crate::budgets::check::Spent>> = pending
+            .iter()
+            .map(|p| {
+                let (currency, cost) = counted_cost(p, self.cost_source)?;
+                Some(crate::budgets::check::Spent {
+                    team: p.event.team.clone(),
+                    provider: p.event.provider.clone(),
+                    model: p.event.model.clone(),
+                    project: p.event.project.clone(),
+                    timestamp: p.event.timestamp,
+                    currency,
+                    cost,
+                })
+            })
+            .collect();
         let outcomes = self.writer.write(pending).await?;
-        for ((outcome, index), id) in outcomes.into_iter().zip(positions).zip(ids) {
+        let mut accepted_spend = Vec::new();
+        for (((outcome, index), id), spent) in outcomes.into_iter().zip(positions).zip(ids).zip(spent) {
             match outcome {
-                Outcome::Accepted => report.accepted += 1,
+                Outcome::Accepted => {
+                    report.accepted += 1;
+                    accepted_spend.extend(spent);
+                }
                 Outcome::Duplicate => report.duplicates += 1,
                 Outcome::Conflict => report.rejected.push(Rejected {
                     index,
@@ -123,6 +165,7 @@ impl Ingestor {
             }
         }
         report.rejected.sort_by_key(|r| r.index);
+        self.budgets.add_accepted(accepted_spend);
         self.count(&report);
         Ok((report, decoded.single))
     }

@@ -38,10 +38,13 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     if let Some(snapshot) = snapshot {
         extra.extend(snapshot.families(chrono::Utc::now()));
     }
-    let text = state
+    let mut text = state
         .metrics
         .render(extra)
         .map_err(|e| ApiError::Internal(e.into()))?;
+    // Budget series, from the in-memory check view (see budgets::metrics).
+    let budgets = state.budget_metrics.render(&state.budgets.snapshot());
+    text.push_str(&budgets.map_err(|e| ApiError::Internal(e.into()))?);
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text))

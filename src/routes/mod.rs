@@ -3,7 +3,11 @@
 //! `utoipa_actix_web`, so the OpenAPI document lists exactly the routes that exist.
 
 pub mod adjustments;
+pub mod alerts;
 pub mod aliases;
+pub mod budget_input;
+pub mod budgets;
+pub mod check;
 pub mod events;
 pub mod health;
 pub mod keys;
@@ -75,7 +79,15 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(unpriced::list_unpriced)
         .service(keys::create_key)
         .service(keys::list_keys)
-        .service(keys::revoke_key);
+        .service(keys::revoke_key)
+        .service(budgets::create_budget)
+        .service(budgets::list_budgets)
+        .service(budgets::get_budget)
+        .service(budgets::patch_budget)
+        .service(budgets::delete_budget)
+        .service(budgets::budget_status)
+        .service(alerts::list_alerts)
+        .service(check::check);
 }
 
 /// The OpenAPI document, collected from the registered routes.

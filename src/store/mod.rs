@@ -3,7 +3,9 @@
 //! declared all-teams aggregate (SCALE.md rule 9).
 
 pub mod adjustments;
+pub mod alerts;
 pub mod aliases;
+pub mod budgets;
 pub mod events;
 pub mod keys;
 pub mod metrics;
