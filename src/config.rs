@@ -50,6 +50,9 @@ pub struct Config {
     pub http_workers: usize,
     /// How often the price catalog is reloaded to see other replicas' changes.
     pub catalog_refresh: Duration,
+    /// `TOKENLEDGER_OTLP_TEAM_ATTRIBUTE`: the span or resource attribute `POST /v1/traces` reads the
+    /// team from (default `tokenledger.team`; `team` is always the fallback).
+    pub otlp_team_attribute: String,
     /// Whether `serve` installs its own SIGINT/SIGTERM handling (tests turn it off).
     pub handle_signals: bool,
 }
@@ -133,6 +136,10 @@ impl Config {
                 "TOKENLEDGER_CATALOG_REFRESH_SECS",
                 5,
             )?)?),
+            otlp_team_attribute: get("TOKENLEDGER_OTLP_TEAM_ATTRIBUTE")
+                .map(|key| key.trim().to_owned())
+                .filter(|key| !key.is_empty())
+                .unwrap_or_else(|| "tokenledger.team".to_owned()),
             handle_signals: true,
         })
     }

@@ -29,7 +29,9 @@
 //! outcome is counted in `tokenledger_events_total`.
 
 pub mod decode;
+pub mod litellm;
 pub mod normalize;
+pub mod otlp;
 pub mod validate;
 pub mod writer;
 
@@ -38,6 +40,7 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::pricing::CatalogHandle;
 use chrono::Utc;
+use decode::RawEvent;
 use serde::Serialize;
 use std::sync::Arc;
 pub use writer::{EventWriter, Outcome, PendingEvent};
@@ -51,6 +54,14 @@ pub struct IngestReport {
     pub duplicates: usize,
     /// Events not stored, with why.
     pub rejected: Vec<Rejected>,
+    /// Records deliberately not turned into events (integrations only: LiteLLM failures without
+    /// usage). Left out of the JSON when zero, so `/v1/events` answers are unchanged.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ignored: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One rejected event.
@@ -81,12 +92,23 @@ impl Ingestor {
         allowed_team: Option<&str>,
     ) -> Result<(IngestReport, bool), ApiError> {
         let decoded = decode::decode(body, format, self.max_batch)?;
+        let report = self.ingest_raw(decoded.events, allowed_team).await?;
+        Ok((report, decoded.single))
+    }
+
+    /// Steps 4 to 7 for events an integration has already decoded (`otlp`, `litellm`): validate,
+    /// price, write, acknowledge. Positions in the report are positions in `events`.
+    pub async fn ingest_raw(
+        &self,
+        events: Vec<Result<RawEvent, EventError>>,
+        allowed_team: Option<&str>,
+    ) -> Result<IngestReport, ApiError> {
         let now = Utc::now();
         let catalog = self.catalog.snapshot();
         let mut report = IngestReport::default();
-        let mut pending = Vec::with_capacity(decoded.events.len());
-        let mut positions = Vec::with_capacity(decoded.events.len());
-        for (index, raw) in decoded.events.into_iter().enumerate() {
+        let mut pending = Vec::with_capacity(events.len());
+        let mut positions = Vec::with_capacity(events.len());
+        for (index, raw) in events.into_iter().enumerate() {
             let id = raw.as_ref().ok().and_then(|r| r.id.clone());
             let checked =
                 raw.and_then(|raw| validate::validate(raw, now))
@@ -124,7 +146,18 @@ impl Ingestor {
         }
         report.rejected.sort_by_key(|r| r.index);
         self.count(&report);
-        Ok((report, decoded.single))
+        Ok(report)
+    }
+
+    /// Counts records an integration received but deliberately did not turn into events (OTLP
+    /// spans without GenAI usage, LiteLLM failures without usage): outcome `ignored`.
+    pub fn count_ignored(&self, reason: &str, n: usize) {
+        if n > 0 {
+            self.metrics
+                .events
+                .with_label_values(&["ignored", reason])
+                .inc_by(n as u64);
+        }
     }
 
     fn count(&self, report: &IngestReport) {

@@ -4,8 +4,10 @@
 
 pub mod adjustments;
 pub mod aliases;
+pub mod body;
 pub mod events;
 pub mod health;
+pub mod integrations;
 pub mod keys;
 pub mod metrics;
 pub mod middleware;
@@ -13,6 +15,7 @@ pub mod prices;
 pub mod query;
 pub mod reprice;
 pub mod spend;
+pub mod traces;
 pub mod unpriced;
 
 use crate::error::ApiError;
@@ -59,6 +62,8 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(metrics::metrics)
         .service(events::post_events)
         .service(events::list_events)
+        .service(traces::post_traces)
+        .service(integrations::post_litellm)
         .service(spend::spend)
         .service(spend::teams)
         .service(prices::list_prices)
