@@ -149,6 +149,15 @@ fn non_blank(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
 
+/// The `id` of a payload, for naming one that could not be mapped.
+pub fn payload_id(json: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: Option<String>,
+    }
+    serde_json::from_str::<Id>(json).ok().and_then(|p| p.id)
+}
+
 /// Maps one payload (its JSON text).
 pub fn map_payload(json: &str, key_team: Option<&str>) -> Result<Mapped, EventError> {
     let payload: Payload<'_> = serde_json::from_str(json).map_err(|e| {

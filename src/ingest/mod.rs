@@ -74,6 +74,22 @@ pub struct Rejected {
     pub error: EventError,
 }
 
+impl Rejected {
+    /// The answer when a request of one lone event had it rejected: 409 for a conflict, 403 for
+    /// another team's event, else 422, each with the rejection's code and message.
+    pub fn as_api_error(&self) -> ApiError {
+        let message = self.error.message.clone();
+        match self.error.code {
+            "id_conflict" => ApiError::Conflict {
+                code: "id_conflict",
+                message,
+            },
+            "team_not_allowed" => ApiError::Forbidden(message),
+            code => ApiError::unprocessable(code, message),
+        }
+    }
+}
+
 /// Runs the path above for one request body.
 pub struct Ingestor {
     pub catalog: Arc<CatalogHandle>,

@@ -5,7 +5,7 @@ use crate::auth::Caller;
 use crate::domain::Scope;
 use crate::error::ApiError;
 use crate::ingest::decode::{body_format, frame};
-use crate::ingest::litellm::{map_payload, Mapped};
+use crate::ingest::litellm::{map_payload, payload_id, Mapped};
 use crate::ingest::IngestReport;
 use crate::startup::AppState;
 use actix_web::http::header;
@@ -46,8 +46,8 @@ pub async fn post_litellm(
     let mut events = Vec::with_capacity(framed.items.len());
     let mut positions = Vec::with_capacity(framed.items.len());
     let mut ignored = 0;
-    for (index, item) in framed.items.into_iter().enumerate() {
-        match item.and_then(|raw| map_payload(raw.get(), key_team)) {
+    for (index, item) in framed.items.iter().enumerate() {
+        match item.clone().and_then(|raw| map_payload(raw.get(), key_team)) {
             Ok(Mapped::SkippedFailure) => ignored += 1,
             Ok(Mapped::Event(event)) => {
                 events.push(Ok(*event));
@@ -61,23 +61,24 @@ pub async fn post_litellm(
     }
     state.ingestor.count_ignored("litellm_failure", ignored);
     let mut report: IngestReport = state.ingestor.ingest_raw(events, key_team).await?;
-    // Report positions in the request, not among the payloads that were not skipped.
+    // Report positions in the request, not among the payloads that were not skipped, and the id of
+    // a payload rejected before it became an event.
     for rejected in &mut report.rejected {
         rejected.index = positions.get(rejected.index).copied().unwrap_or(rejected.index);
+        if rejected.id.is_none() {
+            rejected.id = framed
+                .items
+                .get(rejected.index)
+                .and_then(|item| item.as_ref().ok())
+                .and_then(|raw| payload_id(raw.get()));
+        }
     }
+
     report.ignored = ignored;
     // As for /v1/events: a lone payload that was rejected is answered as an error.
     if framed.single {
         if let Some(rejected) = report.rejected.first() {
-            let message = rejected.error.message.clone();
-            return Err(match rejected.error.code {
-                "id_conflict" => ApiError::Conflict {
-                    code: "id_conflict",
-                    message,
-                },
-                "team_not_allowed" => ApiError::Forbidden(message),
-                code => ApiError::unprocessable(code, message),
-            });
+            return Err(rejected.as_api_error());
         }
     }
     Ok(HttpResponse::Ok().json(report))
