@@ -4,10 +4,10 @@
 use crate::error::ApiError;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
-use flate2::read::MultiGzDecoder;
+use flate2::read::{MultiGzDecoder, ZlibDecoder};
 use std::io::Read;
 
-/// Reads the body (413 past `limit`) and undoes `Content-Encoding: gzip`, refusing a decompressed
+/// Reads the body (413 past `limit`) and undoes `Content-Encoding: gzip` (or `deflate`), refusing a decompressed
 /// body larger than `limit` too. Another content encoding is a 415.
 pub async fn read_decoded(
     req: &HttpRequest,
@@ -18,36 +18,37 @@ pub async fn read_decoded(
         .headers()
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("(not text)").trim().to_ascii_lowercase());
-    let gzip = match encoding.as_deref() {
-        None | Some("") | Some("identity") => false,
-        Some("gzip") | Some("x-gzip") => true,
+    let body = match encoding.as_deref() {
+        None | Some("") | Some("identity") => return super::read_body(req, payload, limit).await,
+        Some("gzip") | Some("x-gzip") => super::read_body(req, payload, limit).await?,
+        // HTTP's "deflate" is the zlib format; the OTel Python exporter offers it.
+        Some("deflate") => {
+            let body = super::read_body(req, payload, limit).await?;
+            return inflate(ZlibDecoder::new(body.as_slice()), "deflate", limit);
+        }
         Some(other) => {
             return Err(ApiError::UnsupportedMediaType(format!(
-                "Content-Encoding {other:?} is not accepted; send gzip or no encoding"
+                "Content-Encoding {other:?} is not accepted; send gzip, deflate or no encoding"
             )))
         }
     };
-    let body = super::read_body(req, payload, limit).await?;
-    if gzip {
-        gunzip(&body, limit)
-    } else {
-        Ok(body)
-    }
+    gunzip(&body, limit)
 }
 
-/// Decompresses at most `limit` bytes; more is a 413.
+/// Decompresses gzip, at most `limit` bytes; more is a 413.
 pub fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
-    let mut out = Vec::with_capacity(compressed.len().saturating_mul(4).min(limit));
+    inflate(MultiGzDecoder::new(compressed), "gzip", limit)
+}
+
+fn inflate(decoder: impl Read, format: &str, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    MultiGzDecoder::new(compressed)
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(|e| {
-            ApiError::bad_request(
-                "malformed_body",
-                format!("the body is not valid gzip ({e}); nothing was stored"),
-            )
-        })?;
+    decoder.take(cap).read_to_end(&mut out).map_err(|e| {
+        ApiError::bad_request(
+            "malformed_body",
+            format!("the body is not valid {format} ({e}); nothing was stored"),
+        )
+    })?;
     if out.len() > limit {
         return Err(ApiError::PayloadTooLarge { limit });
     }
