@@ -27,6 +27,18 @@
 //!
 //! Every event ends in exactly one outcome (accepted, duplicate, rejected with a reason), and each
 //! outcome is counted in `tokenledger_events_total`.
+//!
+//! ## Two more doors: OTLP traces and LiteLLM
+//!
+//! `POST /v1/traces` (`routes::traces`, mapping in `otlp`) takes an OTLP/HTTP export, protobuf or
+//! JSON, gzip or not (the decompressed size is held to the same limit), and `POST
+//! /v1/integrations/litellm` (`routes::integrations`, mapping in `litellm`) takes LiteLLM's
+//! StandardLoggingPayloads framed like `/v1/events`. Each maps its records to raw events and
+//! enters at step 4 through `Ingestor::ingest_raw`, so validation, pricing, idempotency and
+//! acknowledged-means-committed are exactly those above. What is not billing data is counted as
+//! outcome `ignored` and not stored: spans without GenAI usage (`otlp_no_genai_usage`) and LiteLLM
+//! failures that carry no usage (`litellm_failure`). The OTLP answer is OTLP's own: 200 with a
+//! partial success naming each rejected span; LiteLLM's is the `IngestReport` of `/v1/events`.
 
 pub mod decode;
 pub mod litellm;
