@@ -37,6 +37,8 @@ def record(tracer, name, usage):
         span.set_attribute("gen_ai.provider.name", "openai")
         span.set_attribute("gen_ai.request.model", "gpt-4.1")
         span.set_attribute("gen_ai.response.model", "gpt-4.1-2025-04-14")
+        # An array attribute, as real instrumentations set: skipped by the receiver, not an error.
+        span.set_attribute("gen_ai.response.finish_reasons", ["stop"])
         for key, value in usage.items():
             span.set_attribute(f"gen_ai.usage.{key}", value)
 

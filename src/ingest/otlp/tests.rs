@@ -348,3 +348,13 @@ fn a_rejected_span_is_named_in_the_partial_success() {
 fn a_full_success_leaves_partial_success_unset() {
     assert_eq!(response(&IngestReport::default(), &[]).to_json(), json!({}));
 }
+
+#[test]
+fn array_and_map_attribute_values_are_skipped_not_errors() {
+    let span = with_team(vec![
+        json!({"key": "gen_ai.response.finish_reasons", "value": {"arrayValue": {"values": [{"stringValue": "stop"}]}}}),
+        json!({"key": "x", "value": {"kvlistValue": {"values": [{"key": "a", "value": {"intValue": 1}}]}}}),
+        json!({"key": "y", "value": {"bytesValue": "AAE="}}),
+    ]);
+    assert_eq!(event_of(vec![], span, &TEAM).unwrap().usage.input_tokens, 100);
+}
