@@ -69,6 +69,9 @@ pub struct Config {
     pub webhooks: crate::jobs::webhooks::DeliverySettings,
     /// How often the outbox is looked at for due deliveries (`TOKENLEDGER_WEBHOOK_POLL_MS`).
     pub webhook_poll: Duration,
+    /// `TOKENLEDGER_OTLP_TEAM_ATTRIBUTE`: the span or resource attribute `POST /v1/traces` reads the
+    /// team from (default `tokenledger.team`; `team` is always the fallback).
+    pub otlp_team_attribute: String,
     /// Whether `serve` installs its own SIGINT/SIGTERM handling (tests turn it off).
     pub handle_signals: bool,
 }
@@ -187,6 +190,10 @@ impl Config {
             check_refresh: millis("TOKENLEDGER_CHECK_REFRESH_MS", 1_000)?,
             webhooks,
             webhook_poll: millis("TOKENLEDGER_WEBHOOK_POLL_MS", 1_000)?,
+            otlp_team_attribute: get("TOKENLEDGER_OTLP_TEAM_ATTRIBUTE")
+                .map(|key| key.trim().to_owned())
+                .filter(|key| !key.is_empty())
+                .unwrap_or_else(|| "tokenledger.team".to_owned()),
             handle_signals: true,
         })
     }

@@ -56,6 +56,9 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     /// `tokenledger_events_total{outcome, reason}`: every event received ends in exactly one
     /// outcome: accepted, duplicate or rejected (reason = the rejection code; empty otherwise).
+    /// Integrations add outcome `ignored` for records that are not billing data and are not stored:
+    /// reason `otlp_no_genai_usage` (an OTLP span without `gen_ai.usage.*` attributes) and
+    /// `litellm_failure` (a LiteLLM `status: failure` payload without tokens or cost).
     pub events: IntCounterVec,
     /// `tokenledger_writer_batch_events{}`: events per database write of the group-commit writer.
     pub writer_batch_events: HistogramVec,
@@ -94,7 +97,7 @@ impl Metrics {
         let events = IntCounterVec::new(
             Opts::new(
                 "tokenledger_events_total",
-                "Usage events received, by outcome (accepted, duplicate, rejected) and rejection reason.",
+                "Usage events received, by outcome (accepted, duplicate, rejected, ignored) and reason.",
             ),
             &["outcome", "reason"],
         )?;

@@ -16,6 +16,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("post", "/v1/events"),
     ("get", "/v1/events"),
+    ("post", "/v1/traces"),
+    ("post", "/v1/integrations/litellm"),
     ("get", "/v1/spend"),
     ("get", "/v1/teams"),
     ("get", "/v1/prices"),

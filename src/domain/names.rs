@@ -54,13 +54,20 @@ const KNOWN_PROVIDERS: &[&str] = &[
 
 /// Lowercases a provider name and folds the families a gateway may name to the catalog's
 /// (`bedrock_converse` is bedrock, `vertex_ai-language-models` is vertex_ai, `google` is gemini).
+/// The OpenTelemetry GenAI names (`gen_ai.provider.name`, and the legacy `gen_ai.system` values)
+/// fold here too: `aws.bedrock`, `az.ai.openai`/`azure.ai.openai`, `gcp.vertex_ai`, `gcp.gemini`,
+/// `mistral_ai`, `x_ai`; as do LiteLLM's `custom_llm_provider` spellings (`vertex_ai_beta`,
+/// `text-completion-openai`).
 pub fn normalize_provider(raw: &str) -> String {
     let lower = raw.trim().to_ascii_lowercase();
     match lower.as_str() {
         "bedrock_converse" | "aws.bedrock" | "aws_bedrock" | "amazon_bedrock" => "bedrock".to_owned(),
-        "azure.ai.openai" | "azure_openai" => "azure".to_owned(),
-        "gcp.vertex_ai" | "vertex" | "vertexai" => "vertex_ai".to_owned(),
+        "azure.ai.openai" | "az.ai.openai" | "azure_openai" => "azure".to_owned(),
+        "gcp.vertex_ai" | "vertex" | "vertexai" | "vertex_ai_beta" => "vertex_ai".to_owned(),
         "gcp.gemini" | "google" | "google_ai_studio" | "gcp.gen_ai" => "gemini".to_owned(),
+        "mistral_ai" | "mistralai" => "mistral".to_owned(),
+        "x_ai" => "xai".to_owned(),
+        "text-completion-openai" => "openai".to_owned(),
         other if other.starts_with("vertex_ai-") => "vertex_ai".to_owned(),
         other if other.starts_with("bedrock_") => "bedrock".to_owned(),
         other => other.to_owned(),
@@ -110,6 +117,27 @@ mod tests {
         assert_eq!(normalize_provider("bedrock_converse"), "bedrock");
         assert_eq!(normalize_provider("vertex_ai-language-models"), "vertex_ai");
         assert_eq!(normalize_provider("OpenAI"), "openai");
+    }
+
+    #[test]
+    fn opentelemetry_provider_names_fold_to_catalog_names() {
+        let cases = [
+            ("aws.bedrock", "bedrock"),
+            ("gcp.vertex_ai", "vertex_ai"),
+            ("vertex_ai", "vertex_ai"),
+            ("gcp.gemini", "gemini"),
+            ("gemini", "gemini"),
+            ("azure.ai.openai", "azure"),
+            ("az.ai.openai", "azure"),
+            ("openai", "openai"),
+            ("anthropic", "anthropic"),
+            ("mistral_ai", "mistral"),
+            ("x_ai", "xai"),
+            ("deepseek", "deepseek"),
+        ];
+        for (otel, ours) in cases {
+            assert_eq!(normalize_provider(otel), ours, "{otel}");
+        }
     }
 
     #[test]

@@ -63,6 +63,28 @@ pub struct Decoded {
 
 /// Decodes a body. Errors are whole-body 400s.
 pub fn decode(body: &[u8], format: BodyFormat, max_batch: usize) -> Result<Decoded, ApiError> {
+    let framed = frame(body, format, max_batch)?;
+    Ok(Decoded {
+        events: framed
+            .items
+            .into_iter()
+            .map(|item| item.and_then(|raw| decode_event(raw.get())))
+            .collect(),
+        single: framed.single,
+    })
+}
+
+/// The records of a body, still as JSON text, before any of them is read as an event.
+pub struct Framed<'a> {
+    /// One entry per record; an NDJSON line that is not JSON is an `invalid_json` error.
+    pub items: Vec<Result<&'a RawValue, EventError>>,
+    /// The body was a single object (not an array or NDJSON).
+    pub single: bool,
+}
+
+/// Splits a body into records: one object, a JSON array, or NDJSON lines. Errors are whole-body
+/// 400s (not JSON, not an object or array) or 422s (over `TOKENLEDGER_MAX_BATCH`).
+pub fn frame(body: &[u8], format: BodyFormat, max_batch: usize) -> Result<Framed<'_>, ApiError> {
     let malformed = |detail: String| {
         ApiError::bad_request(
             "malformed_body",
@@ -84,11 +106,11 @@ pub fn decode(body: &[u8], format: BodyFormat, max_batch: usize) -> Result<Decod
                     if items.len() > max_batch {
                         return Err(too_many(items.len()));
                     }
-                    Ok(Decoded { events: items.into_iter().map(|raw| decode_event(raw.get())).collect(), single: false })
+                    Ok(Framed { items: items.into_iter().map(Ok).collect(), single: false })
                 }
                 Some(b'{') => {
                     let raw: &RawValue = serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
-                    Ok(Decoded { events: vec![decode_event(raw.get())], single: true })
+                    Ok(Framed { items: vec![Ok(raw)], single: true })
                 }
                 Some(_) => Err(ApiError::bad_request(
                     "malformed_body",
@@ -103,20 +125,15 @@ pub fn decode(body: &[u8], format: BodyFormat, max_batch: usize) -> Result<Decod
             if lines.len() > max_batch {
                 return Err(too_many(lines.len()));
             }
-            let events = lines
+            let items = lines
                 .into_iter()
-                .map(|line| match serde_json::from_str::<&RawValue>(line) {
-                    Ok(raw) => decode_event(raw.get()),
-                    Err(e) => Err(EventError::new(
-                        "invalid_json",
-                        format!("this line is not valid JSON: {e}"),
-                    )),
+                .map(|line| {
+                    serde_json::from_str::<&RawValue>(line).map_err(|e| {
+                        EventError::new("invalid_json", format!("this line is not valid JSON: {e}"))
+                    })
                 })
                 .collect();
-            Ok(Decoded {
-                events,
-                single: false,
-            })
+            Ok(Framed { items, single: false })
         }
     }
 }

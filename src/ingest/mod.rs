@@ -29,9 +29,23 @@
 //!
 //! Every event ends in exactly one outcome (accepted, duplicate, rejected with a reason), and each
 //! outcome is counted in `tokenledger_events_total`.
+//!
+//! ## Two more doors: OTLP traces and LiteLLM
+//!
+//! `POST /v1/traces` (`routes::traces`, mapping in `otlp`) takes an OTLP/HTTP export, protobuf or
+//! JSON, gzip or not (the decompressed size is held to the same limit), and `POST
+//! /v1/integrations/litellm` (`routes::integrations`, mapping in `litellm`) takes LiteLLM's
+//! StandardLoggingPayloads framed like `/v1/events`. Each maps its records to raw events and
+//! enters at step 4 through `Ingestor::ingest_raw`, so validation, pricing, idempotency and
+//! acknowledged-means-committed are exactly those above. What is not billing data is counted as
+//! outcome `ignored` and not stored: spans without GenAI usage (`otlp_no_genai_usage`) and LiteLLM
+//! failures that carry no usage (`litellm_failure`). The OTLP answer is OTLP's own: 200 with a
+//! partial success naming each rejected span; LiteLLM's is the `IngestReport` of `/v1/events`.
 
 pub mod decode;
+pub mod litellm;
 pub mod normalize;
+pub mod otlp;
 pub mod validate;
 pub mod writer;
 
@@ -40,6 +54,7 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::pricing::CatalogHandle;
 use chrono::Utc;
+use decode::RawEvent;
 use serde::Serialize;
 use std::sync::Arc;
 pub use writer::{EventWriter, Outcome, PendingEvent};
@@ -53,6 +68,14 @@ pub struct IngestReport {
     pub duplicates: usize,
     /// Events not stored, with why.
     pub rejected: Vec<Rejected>,
+    /// Records deliberately not turned into events (integrations only: LiteLLM failures without
+    /// usage). Left out of the JSON when zero, so `/v1/events` answers are unchanged.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ignored: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One rejected event.
@@ -63,6 +86,22 @@ pub struct Rejected {
     /// The event's id, when it had a readable one.
     pub id: Option<String>,
     pub error: EventError,
+}
+
+impl Rejected {
+    /// The answer when a request of one lone event had it rejected: 409 for a conflict, 403 for
+    /// another team's event, else 422, each with the rejection's code and message.
+    pub fn as_api_error(&self) -> ApiError {
+        let message = self.error.message.clone();
+        match self.error.code {
+            "id_conflict" => ApiError::Conflict {
+                code: "id_conflict",
+                message,
+            },
+            "team_not_allowed" => ApiError::Forbidden(message),
+            code => ApiError::unprocessable(code, message),
+        }
+    }
 }
 
 /// Runs the path above for one request body.
@@ -104,12 +143,23 @@ impl Ingestor {
         allowed_team: Option<&str>,
     ) -> Result<(IngestReport, bool), ApiError> {
         let decoded = decode::decode(body, format, self.max_batch)?;
+        let report = self.ingest_raw(decoded.events, allowed_team).await?;
+        Ok((report, decoded.single))
+    }
+
+    /// Steps 4 to 7 for events an integration has already decoded (`otlp`, `litellm`): validate,
+    /// price, write, acknowledge. Positions in the report are positions in `events`.
+    pub async fn ingest_raw(
+        &self,
+        events: Vec<Result<RawEvent, EventError>>,
+        allowed_team: Option<&str>,
+    ) -> Result<IngestReport, ApiError> {
         let now = Utc::now();
         let catalog = self.catalog.snapshot();
         let mut report = IngestReport::default();
-        let mut pending = Vec::with_capacity(decoded.events.len());
-        let mut positions = Vec::with_capacity(decoded.events.len());
-        for (index, raw) in decoded.events.into_iter().enumerate() {
+        let mut pending = Vec::with_capacity(events.len());
+        let mut positions = Vec::with_capacity(events.len());
+        for (index, raw) in events.into_iter().enumerate() {
             let id = raw.as_ref().ok().and_then(|r| r.id.clone());
             let checked =
                 raw.and_then(|raw| validate::validate(raw, now))
@@ -167,7 +217,18 @@ impl Ingestor {
         report.rejected.sort_by_key(|r| r.index);
         self.budgets.add_accepted(accepted_spend);
         self.count(&report);
-        Ok((report, decoded.single))
+        Ok(report)
+    }
+
+    /// Counts records an integration received but deliberately did not turn into events (OTLP
+    /// spans without GenAI usage, LiteLLM failures without usage): outcome `ignored`.
+    pub fn count_ignored(&self, reason: &str, n: usize) {
+        if n > 0 {
+            self.metrics
+                .events
+                .with_label_values(&["ignored", reason])
+                .inc_by(n as u64);
+        }
     }
 
     fn count(&self, report: &IngestReport) {

@@ -50,15 +50,7 @@ pub async fn post_events(
     // always answer 200 with the per-event outcomes.
     if single {
         if let Some(rejected) = report.rejected.first() {
-            let message = rejected.error.message.clone();
-            return Err(match rejected.error.code {
-                "id_conflict" => ApiError::Conflict {
-                    code: "id_conflict",
-                    message,
-                },
-                "team_not_allowed" => ApiError::Forbidden(message),
-                code => ApiError::unprocessable(code, message),
-            });
+            return Err(rejected.as_api_error());
         }
     }
     Ok(HttpResponse::Ok().json(report))

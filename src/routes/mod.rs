@@ -8,8 +8,10 @@ pub mod aliases;
 pub mod budget_input;
 pub mod budgets;
 pub mod check;
+pub mod body;
 pub mod events;
 pub mod health;
+pub mod integrations;
 pub mod keys;
 pub mod metrics;
 pub mod middleware;
@@ -17,6 +19,7 @@ pub mod prices;
 pub mod query;
 pub mod reprice;
 pub mod spend;
+pub mod traces;
 pub mod unpriced;
 
 use crate::error::ApiError;
@@ -63,6 +66,8 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(metrics::metrics)
         .service(events::post_events)
         .service(events::list_events)
+        .service(traces::post_traces)
+        .service(integrations::post_litellm)
         .service(spend::spend)
         .service(spend::teams)
         .service(prices::list_prices)
