@@ -27,7 +27,10 @@ use std::time::{Duration, Instant};
 const ADMIN_KEY: &str = "tl_bench_admin_key_0123456789";
 
 fn scale(n: usize) -> usize {
-    let factor: f64 = std::env::var("BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    let factor: f64 = std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
     ((n as f64) * factor).max(1.0) as usize
 }
 
@@ -159,7 +162,11 @@ impl Drop for Service {
 }
 
 async fn start_service(database_url: &str) -> Service {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(env!("CARGO_BIN_EXE_tokenledger"))
         .arg("serve")
         .env("DATABASE_URL", database_url)
@@ -176,7 +183,14 @@ async fn start_service(database_url: &str) -> Service {
         .unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while client.get(format!("{url}/readyz")).send().await.map(|r| r.status().is_success()).ok() != Some(true) {
+    while client
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status().is_success())
+        .ok()
+        != Some(true)
+    {
         assert!(Instant::now() < deadline, "the service did not become ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -257,7 +271,13 @@ async fn closed_loop_singles(service: &Service, first: usize, connections: usize
 }
 
 /// Open loop: request i is due at start + i/rate; latency counts from when it was due.
-async fn open_loop_latencies(service: &Service, first: usize, rate: f64, duration: Duration, connections: usize) -> (Vec<f64>, u64) {
+async fn open_loop_latencies(
+    service: &Service,
+    first: usize,
+    rate: f64,
+    duration: Duration,
+    connections: usize,
+) -> (Vec<f64>, u64) {
     let total = (rate * duration.as_secs_f64()) as usize;
     let start = tokio::time::Instant::now() + Duration::from_millis(50);
     let mut tasks = Vec::new();
@@ -311,7 +331,10 @@ async fn floor(pool: &sqlx::PgPool, rows: usize, connections: usize, batch: usiz
     .execute(pool)
     .await
     .unwrap();
-    sqlx::query("CREATE INDEX ON floor_events (team_id, ts)").execute(pool).await.unwrap();
+    sqlx::query("CREATE INDEX ON floor_events (team_id, ts)")
+        .execute(pool)
+        .await
+        .unwrap();
     let mut chunks: Vec<String> = Vec::new();
     for start in (0..rows).step_by(batch) {
         let mut text = String::new();
@@ -348,7 +371,9 @@ async fn floor(pool: &sqlx::PgPool, rows: usize, connections: usize, batch: usiz
                     .await
                     .unwrap();
                 loop {
-                    let Some(text) = queue.lock().unwrap().pop() else { return };
+                    let Some(text) = queue.lock().unwrap().pop() else {
+                        return;
+                    };
                     let mut copy = conn.copy_in_raw("COPY staging FROM STDIN").await.unwrap();
                     copy.send(text.as_bytes()).await.unwrap();
                     copy.finish().await.unwrap();
@@ -374,37 +399,65 @@ async fn main() {
         Ok(url) => (url, None),
         Err(_) => {
             let dir = std::env::temp_dir().join("tokenledger-bench-postgres");
-            let cluster = tokenledger::embedded_postgres::EmbeddedPostgres::start(&dir).await.unwrap();
+            let cluster = tokenledger::embedded_postgres::EmbeddedPostgres::start(&dir)
+                .await
+                .unwrap();
             (cluster.url_for("postgres"), Some(cluster))
         }
     };
     let name = format!("tl_bench_{}", chrono::Utc::now().timestamp());
     let admin = sqlx::PgPool::connect(&server.0).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
-    let base = server.0.rsplit_once('/').map_or(server.0.clone(), |(b, _)| b.to_owned());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let base = server
+        .0
+        .rsplit_once('/')
+        .map_or(server.0.clone(), |(b, _)| b.to_owned());
     let (base, query) = match server.0.split_once('?') {
-        Some((b, q)) => (b.rsplit_once('/').map_or(b.to_owned(), |(b, _)| b.to_owned()), format!("?{q}")),
+        Some((b, q)) => (
+            b.rsplit_once('/').map_or(b.to_owned(), |(b, _)| b.to_owned()),
+            format!("?{q}"),
+        ),
         None => (base, String::new()),
     };
     let database_url = format!("{base}/{name}{query}");
-    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(&database_url).await.unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&database_url)
+        .await
+        .unwrap();
 
     let batch_events = scale(400_000);
     let mut figures: HashMap<&str, Value> = HashMap::new();
 
     // The floor first, on an empty database of its own table.
     let (floor_rate, floor_cost) = floor(&pool, batch_events, 4, 1_000).await;
-    sqlx::query("DROP TABLE floor_events").execute(&pool).await.unwrap();
-    figures.insert("floor", json!({"rows_per_second": floor_rate, "cost": floor_cost}));
+    sqlx::query("DROP TABLE floor_events")
+        .execute(&pool)
+        .await
+        .unwrap();
+    figures.insert(
+        "floor",
+        json!({"rows_per_second": floor_rate, "cost": floor_cost}),
+    );
 
     let service = start_service(&database_url).await;
     let pid = service.child.id();
     // Warm the connection pools and the catalog.
-    send_batches(&service, vec![serde_json::to_vec(&json!([event(usize::MAX / 2)])).unwrap()], 1).await;
+    send_batches(
+        &service,
+        vec![serde_json::to_vec(&json!([event(usize::MAX / 2)])).unwrap()],
+        1,
+    )
+    .await;
 
     let bodies: Vec<Vec<u8>> = (0..batch_events)
         .step_by(1_000)
-        .map(|s| serde_json::to_vec(&(s..(s + 1_000).min(batch_events)).map(event).collect::<Vec<_>>()).unwrap())
+        .map(|s| {
+            serde_json::to_vec(&(s..(s + 1_000).min(batch_events)).map(event).collect::<Vec<_>>()).unwrap()
+        })
         .collect();
     let ((accepted, _), batch_cost) = measured(pid, send_batches(&service, bodies, 4)).await;
     let acked_at = Instant::now();
@@ -445,7 +498,11 @@ async fn main() {
 
     let singles_first = 10 * batch_events;
     let single_seconds = Duration::from_secs_f64(10.0 * scale(100) as f64 / 100.0);
-    let (ok, single_cost) = measured(pid, closed_loop_singles(&service, singles_first, 64, single_seconds)).await;
+    let (ok, single_cost) = measured(
+        pid,
+        closed_loop_singles(&service, singles_first, 64, single_seconds),
+    )
+    .await;
     figures.insert(
         "single_max",
         json!({"requests_per_second": ok as f64 / single_cost.seconds, "requests": ok, "cost": single_cost}),
@@ -479,14 +536,30 @@ async fn main() {
         "{:<34} {:>22} {:>9} {:>10} {:>10}\n",
         "phase", "figure", "RSS MB", "svc CPU s", "pg CPU s"
     );
-    out += &row("floor: COPY + INSERT ON CONFLICT", format!("{:.0} rows/s", f("floor", "rows_per_second")), &figures["floor"]["cost"]);
+    out += &row(
+        "floor: COPY + INSERT ON CONFLICT",
+        format!("{:.0} rows/s", f("floor", "rows_per_second")),
+        &figures["floor"]["cost"],
+    );
     out += &row(
         "batch ingest (1000/req, 4 conns)",
-        format!("{:.0} ev/s ({:.2}x)", f("batch", "events_per_second"), f("batch", "ratio_to_floor")),
+        format!(
+            "{:.0} ev/s ({:.2}x)",
+            f("batch", "events_per_second"),
+            f("batch", "ratio_to_floor")
+        ),
         &figures["batch"]["cost"],
     );
-    out += &row("50% duplicates (1000/req, 4 conns)", format!("{:.0} ev/s", f("duplicates", "events_per_second")), &figures["duplicates"]["cost"]);
-    out += &row("single events, 64 conns", format!("{:.0} req/s", f("single_max", "requests_per_second")), &figures["single_max"]["cost"]);
+    out += &row(
+        "50% duplicates (1000/req, 4 conns)",
+        format!("{:.0} ev/s", f("duplicates", "events_per_second")),
+        &figures["duplicates"]["cost"],
+    );
+    out += &row(
+        "single events, 64 conns",
+        format!("{:.0} req/s", f("single_max", "requests_per_second")),
+        &figures["single_max"]["cost"],
+    );
     out += &row(
         "single events at 2000 req/s",
         format!(
@@ -507,7 +580,9 @@ async fn main() {
     println!("figures written to {}", path.display());
 
     pool.close().await;
-    let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&admin).await;
+    let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await;
     if let Some(cluster) = server.1 {
         let _ = cluster.stop().await;
     }

@@ -5,10 +5,10 @@
 pub mod adjustments;
 pub mod alerts;
 pub mod aliases;
+pub mod body;
 pub mod budget_input;
 pub mod budgets;
 pub mod check;
-pub mod body;
 pub mod events;
 pub mod health;
 pub mod integrations;
