@@ -248,6 +248,14 @@ pub async fn spend(pool: &PgPool, query: &SpendQuery) -> Result<Vec<SpendRow>, s
         // has the tag, that difference is an empty group, which raw events would not show.
         q.push(" HAVING sum(u.requests) <> 0");
     }
+    push_order(&mut q, query);
+    let rows = q.build().fetch_all(pool).await?;
+    rows.iter().map(|row| read_row(row, query)).collect()
+}
+
+/// Closes the outer query of a spend answer (shared with `raw`): a stable order, by bucket, then
+/// cost descending, then the dimensions.
+fn push_order(q: &mut QueryBuilder<'_, Postgres>, query: &SpendQuery) {
     let mut order = Vec::new();
     if query.granularity.is_some() {
         order.push("s.bucket".to_owned());
@@ -255,35 +263,33 @@ pub async fn spend(pool: &PgPool, query: &SpendQuery) -> Result<Vec<SpendRow>, s
     order.push("s.cost DESC".to_owned());
     order.extend((0..query.group_by.len()).map(|i| format!("s.d{i} NULLS LAST")));
     q.push(format_args!(") s ORDER BY {}", order.join(", ")));
-    let rows = q.build().fetch_all(pool).await?;
+}
 
-    rows.into_iter()
-        .map(|row| {
-            let bucket = if query.granularity.is_some() {
-                Some((row.try_get("bucket")?, row.try_get("offset_seconds")?))
-            } else {
-                None
-            };
-            let dimensions = (0..query.group_by.len())
-                .map(|i| row.try_get::<Option<String>, _>(format!("d{i}").as_str()))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(SpendRow {
-                bucket,
-                dimensions,
-                totals: Totals {
-                    cost: row.try_get("cost")?,
-                    requests: row.try_get("requests")?,
-                    input_tokens: row.try_get("input_tokens")?,
-                    cache_read_tokens: row.try_get("cache_read_tokens")?,
-                    cache_write_tokens: row.try_get("cache_write_tokens")?,
-                    output_tokens: row.try_get("output_tokens")?,
-                    reasoning_tokens: row.try_get("reasoning_tokens")?,
-                    unpriced_requests: row.try_get("unpriced_requests")?,
-                    reconciled_requests: row.try_get("reconciled_requests")?,
-                    reconciled_computed: row.try_get("reconciled_computed")?,
-                    reconciled_reported: row.try_get("reconciled_reported")?,
-                },
-            })
-        })
-        .collect()
+/// Reads one row of a spend answer's outer query (shared with `raw`).
+fn read_row(row: &sqlx::postgres::PgRow, query: &SpendQuery) -> Result<SpendRow, sqlx::Error> {
+    let bucket = if query.granularity.is_some() {
+        Some((row.try_get("bucket")?, row.try_get("offset_seconds")?))
+    } else {
+        None
+    };
+    let dimensions = (0..query.group_by.len())
+        .map(|i| row.try_get::<Option<String>, _>(format!("d{i}").as_str()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(SpendRow {
+        bucket,
+        dimensions,
+        totals: Totals {
+            cost: row.try_get("cost")?,
+            requests: row.try_get("requests")?,
+            input_tokens: row.try_get("input_tokens")?,
+            cache_read_tokens: row.try_get("cache_read_tokens")?,
+            cache_write_tokens: row.try_get("cache_write_tokens")?,
+            output_tokens: row.try_get("output_tokens")?,
+            reasoning_tokens: row.try_get("reasoning_tokens")?,
+            unpriced_requests: row.try_get("unpriced_requests")?,
+            reconciled_requests: row.try_get("reconciled_requests")?,
+            reconciled_computed: row.try_get("reconciled_computed")?,
+            reconciled_reported: row.try_get("reconciled_reported")?,
+        },
+    })
 }

@@ -2,9 +2,9 @@
 //! (it reads every event of the range) and therefore not what the API serves; it is the oracle
 //! the rollup path is checked against, and the baseline benchmarks compare with.
 
-use super::{Dimension, SpendQuery, SpendRow, Totals};
+use super::{Dimension, SpendQuery, SpendRow};
 use crate::config::CostSource;
-use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{PgPool, Postgres, QueryBuilder};
 
 /// The amount an event counts for in `currency`, by the configured cost source.
 fn push_counted_cost(q: &mut QueryBuilder<'_, Postgres>, source: CostSource, currency: &str) {
@@ -107,42 +107,7 @@ pub async fn spend_raw(pool: &PgPool, query: &SpendQuery) -> Result<Vec<SpendRow
             q.push(if i == 1 { "" } else { ", " }).push(i.to_string());
         }
     }
-    let mut order = Vec::new();
-    if query.granularity.is_some() {
-        order.push("s.bucket".to_owned());
-    }
-    order.push("s.cost DESC".to_owned());
-    order.extend((0..query.group_by.len()).map(|i| format!("s.d{i} NULLS LAST")));
-    q.push(format_args!(") s ORDER BY {}", order.join(", ")));
+    super::push_order(&mut q, query);
     let rows = q.build().fetch_all(pool).await?;
-
-    rows.into_iter()
-        .map(|row| {
-            let bucket = if query.granularity.is_some() {
-                Some((row.try_get("bucket")?, row.try_get("offset_seconds")?))
-            } else {
-                None
-            };
-            let dimensions = (0..query.group_by.len())
-                .map(|i| row.try_get::<Option<String>, _>(format!("d{i}").as_str()))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(SpendRow {
-                bucket,
-                dimensions,
-                totals: Totals {
-                    cost: row.try_get("cost")?,
-                    requests: row.try_get("requests")?,
-                    input_tokens: row.try_get("input_tokens")?,
-                    cache_read_tokens: row.try_get("cache_read_tokens")?,
-                    cache_write_tokens: row.try_get("cache_write_tokens")?,
-                    output_tokens: row.try_get("output_tokens")?,
-                    reasoning_tokens: row.try_get("reasoning_tokens")?,
-                    unpriced_requests: row.try_get("unpriced_requests")?,
-                    reconciled_requests: row.try_get("reconciled_requests")?,
-                    reconciled_computed: row.try_get("reconciled_computed")?,
-                    reconciled_reported: row.try_get("reconciled_reported")?,
-                },
-            })
-        })
-        .collect()
+    rows.iter().map(|row| super::read_row(row, query)).collect()
 }
