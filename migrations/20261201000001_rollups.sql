@@ -89,6 +89,28 @@ CREATE TABLE rollup_daily (
     PRIMARY KEY (team_id, day, provider, model, project, service_tier, currency, reported_currency)
 );
 
+-- By UTC day and team only: questions by team or over all teams without a provider, model or
+-- project filter (the top spenders of a month) read a few rows per team and day.
+CREATE TABLE rollup_daily_teams (
+    team_id               bigint NOT NULL,
+    day                   timestamptz NOT NULL,
+    currency              text NOT NULL,
+    reported_currency     text NOT NULL,
+    requests              bigint NOT NULL,
+    reported_requests     bigint NOT NULL,
+    input_tokens          bigint NOT NULL,
+    cache_read_tokens     bigint NOT NULL,
+    cache_write_tokens    bigint NOT NULL,
+    cache_write_1h_tokens bigint NOT NULL,
+    output_tokens         bigint NOT NULL,
+    reasoning_tokens      bigint NOT NULL,
+    cost                  numeric(38, 12) NOT NULL,
+    list_cost             numeric(38, 12) NOT NULL,
+    reported_cost         numeric(38, 12) NOT NULL,
+    cost_unreported       numeric(38, 12) NOT NULL,
+    PRIMARY KEY (team_id, day, currency, reported_currency)
+);
+
 -- By UTC day and user (user '' for events without one): questions grouped by user.
 CREATE TABLE rollup_daily_users (
     team_id               bigint NOT NULL,
@@ -147,5 +169,6 @@ CREATE TABLE rollup_daily_tags (
 -- All-teams questions over a period (an admin's dashboard).
 CREATE INDEX rollup_hourly_by_hour ON rollup_hourly (hour);
 CREATE INDEX rollup_daily_by_day ON rollup_daily (day);
+CREATE INDEX rollup_daily_teams_by_day ON rollup_daily_teams (day);
 CREATE INDEX rollup_daily_users_by_day ON rollup_daily_users (day);
 CREATE INDEX rollup_daily_tags_by_key ON rollup_daily_tags (tag_key, day);

@@ -1,6 +1,7 @@
-//! The rollup tables (`rollup_hourly`, `rollup_daily`, `rollup_daily_users`, `rollup_daily_tags`), their watermark (`rollup_state`) and the
-//! hours waiting for a recompute (`rollup_pending`). `jobs::rollup` decides the order of these
-//! steps; every statement that writes a rollup is here.
+//! The rollup tables (`rollup_hourly`, `rollup_daily`, `rollup_daily_teams`, `rollup_daily_users`,
+//! `rollup_daily_tags`), their watermark (`rollup_state`) and the hours waiting for a recompute
+//! (`rollup_pending`). `jobs::rollup` decides the order of these steps; every statement that
+//! writes a rollup is here.
 //!
 //! Invariant, at every commit of a pass: a rollup bucket holds exactly the events of its hour (or
 //! UTC day) whose `ins_xid` is below the watermark, with their current prices, except buckets whose
@@ -130,6 +131,10 @@ pub async fn recompute_days(
                DELETE FROM rollup_daily r USING UNNEST($1::bigint[], $2::timestamptz[]) AS p(team_id, day)
                WHERE r.team_id = p.team_id AND r.day = p.day
            ),
+           t AS (
+               DELETE FROM rollup_daily_teams r USING UNNEST($1::bigint[], $2::timestamptz[]) AS p(team_id, day)
+               WHERE r.team_id = p.team_id AND r.day = p.day
+           ),
            b AS (
                DELETE FROM rollup_daily_users r USING UNNEST($1::bigint[], $2::timestamptz[]) AS p(team_id, day)
                WHERE r.team_id = p.team_id AND r.day = p.day
@@ -164,6 +169,26 @@ pub async fn recompute_days(
                JOIN events e ON e.team_id = p.team_id AND e.ts >= p.day AND e.ts < p.day + interval '24 hours'
                WHERE e.ins_xid < $3
                GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+           ),
+           teams AS (
+               INSERT INTO rollup_daily_teams AS r (team_id, day, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
+               SELECT e.team_id, date_trunc('day', e.ts, 'UTC'), COALESCE(e.currency, ''), e.reported_currency,
+                      count(*),
+                      count(e.reported_cost),
+                      sum(e.input_tokens),
+                      sum(e.cache_read_tokens),
+                      sum(e.cache_write_tokens),
+                      sum(e.cache_write_1h_tokens),
+                      sum(e.output_tokens),
+                      sum(e.reasoning_tokens),
+                      COALESCE(sum(e.cost), 0),
+                      COALESCE(sum(e.list_cost), 0),
+                      COALESCE(sum(e.reported_cost), 0),
+                      COALESCE(sum(e.cost) FILTER (WHERE e.reported_cost IS NULL), 0)
+               FROM UNNEST($1::bigint[], $2::timestamptz[]) AS p(team_id, day)
+               JOIN events e ON e.team_id = p.team_id AND e.ts >= p.day AND e.ts < p.day + interval '24 hours'
+               WHERE e.ins_xid < $3
+               GROUP BY 1, 2, 3, 4
            ),
            users AS (
                INSERT INTO rollup_daily_users AS r (team_id, day, user_id, provider, model, project, service_tier, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
@@ -262,6 +287,24 @@ pub async fn add_new_events(conn: &mut PgConnection, from: i64, to: i64) -> Resu
                SELECT team_id, date_trunc('day', hour, 'UTC'), provider, model, project, service_tier, currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
                FROM h GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
                ON CONFLICT (team_id, day, provider, model, project, service_tier, currency, reported_currency) DO UPDATE SET
+                   requests = r.requests + excluded.requests,
+                   reported_requests = r.reported_requests + excluded.reported_requests,
+                   input_tokens = r.input_tokens + excluded.input_tokens,
+                   cache_read_tokens = r.cache_read_tokens + excluded.cache_read_tokens,
+                   cache_write_tokens = r.cache_write_tokens + excluded.cache_write_tokens,
+                   cache_write_1h_tokens = r.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
+                   output_tokens = r.output_tokens + excluded.output_tokens,
+                   reasoning_tokens = r.reasoning_tokens + excluded.reasoning_tokens,
+                   cost = r.cost + excluded.cost,
+                   list_cost = r.list_cost + excluded.list_cost,
+                   reported_cost = r.reported_cost + excluded.reported_cost,
+                   cost_unreported = r.cost_unreported + excluded.cost_unreported
+           ),
+           teams AS (
+               INSERT INTO rollup_daily_teams AS r (team_id, day, currency, reported_currency, requests, reported_requests, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost, reported_cost, cost_unreported)
+               SELECT team_id, date_trunc('day', hour, 'UTC'), currency, reported_currency, sum(requests), sum(reported_requests), sum(input_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(list_cost), sum(reported_cost), sum(cost_unreported)
+               FROM h GROUP BY 1, 2, 3, 4
+               ON CONFLICT (team_id, day, currency, reported_currency) DO UPDATE SET
                    requests = r.requests + excluded.requests,
                    reported_requests = r.reported_requests + excluded.reported_requests,
                    input_tokens = r.input_tokens + excluded.input_tokens,

@@ -31,6 +31,8 @@ pub enum Source {
     Raw,
     Hourly,
     Daily,
+    /// `rollup_daily_teams`, for questions by team (or none) without provider/model/project filters.
+    DailyTeams,
     /// `rollup_daily_users`, for questions grouped by user.
     DailyUsers,
     /// `rollup_daily_tags` rows of one tag key, each under its value.
@@ -43,6 +45,8 @@ pub enum Source {
 
 /// Which rollups can answer a question's dimensions.
 enum Level {
+    /// By team or nothing, no provider/model/project filter: the per-team daily rollup.
+    Teams,
     /// No user, no tag: hourly and daily rollups.
     Full,
     /// Grouped by user: the daily per-user rollup.
@@ -53,7 +57,12 @@ enum Level {
     Raw,
 }
 
-fn level(group_by: &[Dimension]) -> Level {
+fn level(query: &SpendQuery) -> Level {
+    let group_by = &query.group_by;
+    let unfiltered = query.providers.is_empty() && query.models.is_empty() && query.projects.is_empty();
+    if unfiltered && group_by.iter().all(|d| *d == Dimension::Team) {
+        return Level::Teams;
+    }
     let users = group_by.contains(&Dimension::User);
     let mut tags = group_by.iter().filter_map(|d| match d {
         Dimension::Tag(key) => Some(key.clone()),
@@ -77,7 +86,12 @@ pub fn branches(query: &SpendQuery, plan: Plan) -> Vec<(Source, Vec<Range<DateTi
         raw.sort_by_key(|r| r.start);
         raw
     };
-    let branches = match level(&query.group_by) {
+    let branches = match level(query) {
+        Level::Teams => vec![
+            (Source::DailyTeams, daily),
+            (Source::Hourly, hourly),
+            (Source::Raw, raw),
+        ],
         Level::Full => vec![
             (Source::Daily, daily),
             (Source::Hourly, hourly),
@@ -111,6 +125,7 @@ pub fn push(
         Source::Raw => ("events", "x.ts"),
         Source::Hourly => ("rollup_hourly", "x.hour"),
         Source::Daily | Source::DailyUntagged => ("rollup_daily", "x.day"),
+        Source::DailyTeams => ("rollup_daily_teams", "x.day"),
         Source::DailyUsers => ("rollup_daily_users", "x.day"),
         Source::DailyTag(_) | Source::DailyTagNegated(_) => ("rollup_daily_tags", "x.day"),
     };
