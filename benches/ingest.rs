@@ -60,17 +60,64 @@ fn event(n: usize) -> Value {
     })
 }
 
+/// Fields of /proc/<pid>/stat after the command name (which is in parentheses and may hold spaces).
+fn stat_fields(pid: u32) -> Vec<f64> {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Vec::new();
+    };
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    after
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect()
+}
+
 /// CPU seconds (user + system) of a process, from /proc.
 fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
+    let fields = stat_fields(pid);
+    (fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0)) / 100.0
+}
+
+/// The bench's PostgreSQL server: its postmaster's pid, when the server runs on this machine.
+static POSTMASTER: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+
+/// CPU seconds of the bench's PostgreSQL server: its live processes, plus what its postmaster has
+/// collected from backends that have exited (cutime + cstime), so a closed connection's work still
+/// counts. Other PostgreSQL servers on the machine are left out when the postmaster is known.
+fn postgres_cpu_seconds() -> f64 {
+    let postmaster = POSTMASTER.get().copied().flatten();
+    let mut total = 0.0;
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() != "postgres" {
+                continue;
+            }
+            let fields = stat_fields(pid);
+            let field = |i: usize| fields.get(i).copied().unwrap_or(0.0);
+            let parent = field(1) as u32;
+            match postmaster {
+                Some(pm) if pid == pm => total += field(11) + field(12) + field(13) + field(14),
+                Some(pm) if parent == pm => total += field(11) + field(12),
+                Some(_) => {}
+                None => total += field(11) + field(12) + field(13) + field(14),
+            }
+        }
+    }
+    total / 100.0
+}
+
+/// Finds the postmaster of the server `pool` talks to, through its data directory's postmaster.pid.
+async fn find_postmaster(pool: &sqlx::PgPool) -> Option<u32> {
+    let dir: String = sqlx::query_scalar("SELECT current_setting('data_directory')")
+        .fetch_one(pool)
+        .await
+        .ok()?;
+    let pid = std::fs::read_to_string(std::path::Path::new(&dir).join("postmaster.pid")).ok()?;
+    pid.lines().next()?.trim().parse().ok()
 }
 
 /// The resident set of a process in bytes.
@@ -83,23 +130,6 @@ fn rss_bytes(pid: u32) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
         })
         .map_or(0, |kb| kb * 1024)
-}
-
-/// CPU seconds of every PostgreSQL process of the machine (the bench's server and its backends).
-fn postgres_cpu_seconds() -> f64 {
-    let mut total = 0.0;
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if comm.trim() == "postgres" {
-                total += cpu_seconds(pid);
-            }
-        }
-    }
-    total
 }
 
 /// What one phase cost the machine.
@@ -429,19 +459,29 @@ async fn main() {
         .await
         .unwrap();
 
+    let postmaster = find_postmaster(&pool).await;
+    let _ = POSTMASTER.set(postmaster);
+
+    // BENCH_PHASES=floor,batch,duplicates,single,latency runs only those (to profile one phase).
+    let phases: Option<Vec<String>> = std::env::var("BENCH_PHASES")
+        .ok()
+        .map(|list| list.split(',').map(|p| p.trim().to_owned()).collect());
+    let on = |phase: &str| phases.as_ref().is_none_or(|list| list.iter().any(|p| p == phase));
+
     let batch_events = scale(400_000);
     let mut figures: HashMap<&str, Value> = HashMap::new();
 
     // The floor first, on an empty database of its own table.
-    let (floor_rate, floor_cost) = floor(&pool, batch_events, 4, 1_000).await;
-    sqlx::query("DROP TABLE floor_events")
-        .execute(&pool)
-        .await
-        .unwrap();
-    figures.insert(
-        "floor",
-        json!({"rows_per_second": floor_rate, "cost": floor_cost}),
-    );
+    let mut floor_rate = f64::NAN;
+    if on("floor") {
+        let (rate, floor_cost) = floor(&pool, batch_events, 4, 1_000).await;
+        floor_rate = rate;
+        sqlx::query("DROP TABLE floor_events")
+            .execute(&pool)
+            .await
+            .unwrap();
+        figures.insert("floor", json!({"rows_per_second": rate, "cost": floor_cost}));
+    }
 
     let service = start_service(&database_url).await;
     let pid = service.child.id();
@@ -453,75 +493,92 @@ async fn main() {
     )
     .await;
 
-    let bodies: Vec<Vec<u8>> = (0..batch_events)
-        .step_by(1_000)
-        .map(|s| {
-            serde_json::to_vec(&(s..(s + 1_000).min(batch_events)).map(event).collect::<Vec<_>>()).unwrap()
-        })
-        .collect();
-    let ((accepted, _), batch_cost) = measured(pid, send_batches(&service, bodies, 4)).await;
-    let acked_at = Instant::now();
-    let batch_rate = accepted as f64 / batch_cost.seconds;
-    // Rollup lag: from the last acknowledgement until the rollups hold every event.
-    let expected = accepted as i64 + 1;
-    let caught_up = loop {
-        let rolled: i64 = sqlx::query_scalar("SELECT COALESCE(sum(requests), 0)::bigint FROM rollup_hourly")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        if rolled >= expected || acked_at.elapsed() > Duration::from_secs(120) {
-            break acked_at.elapsed().as_secs_f64();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    figures.insert(
-        "batch",
-        json!({"events_per_second": batch_rate, "ratio_to_floor": batch_rate / floor_rate,
-               "accepted": accepted, "cost": batch_cost, "rollup_caught_up_seconds_after_last_ack": caught_up}),
-    );
+    if on("batch") {
+        let bodies: Vec<Vec<u8>> = (0..batch_events)
+            .step_by(1_000)
+            .map(|s| {
+                serde_json::to_vec(&(s..(s + 1_000).min(batch_events)).map(event).collect::<Vec<_>>())
+                    .unwrap()
+            })
+            .collect();
+        let ((accepted, _), batch_cost) = measured(pid, send_batches(&service, bodies, 4)).await;
+        let acked_at = Instant::now();
+        let batch_rate = accepted as f64 / batch_cost.seconds;
+        // Rollup lag: from the last acknowledgement until the rollups hold every event.
+        let expected = accepted as i64 + 1;
+        let caught_up = loop {
+            let rolled: i64 =
+                sqlx::query_scalar("SELECT COALESCE(sum(requests), 0)::bigint FROM rollup_hourly")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            if rolled >= expected || acked_at.elapsed() > Duration::from_secs(120) {
+                break acked_at.elapsed().as_secs_f64();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        figures.insert(
+            "batch",
+            json!({"events_per_second": batch_rate, "ratio_to_floor": batch_rate / floor_rate,
+                   "accepted": accepted, "cost": batch_cost, "rollup_caught_up_seconds_after_last_ack": caught_up}),
+        );
+    }
 
-    // Half of each batch was sent before.
-    let dup_bodies: Vec<Vec<u8>> = (0..batch_events / 2)
-        .step_by(500)
-        .map(|s| {
-            let old = (s..s + 500).map(event);
-            let new = (batch_events + s..batch_events + s + 500).map(event);
-            serde_json::to_vec(&old.chain(new).collect::<Vec<_>>()).unwrap()
-        })
-        .collect();
-    let ((dup_accepted, duplicates), dup_cost) = measured(pid, send_batches(&service, dup_bodies, 4)).await;
-    figures.insert(
-        "duplicates",
-        json!({"events_per_second": (dup_accepted + duplicates) as f64 / dup_cost.seconds,
-               "accepted": dup_accepted, "duplicates": duplicates, "cost": dup_cost}),
-    );
+    if on("duplicates") {
+        // Half of each batch was sent before.
+        let dup_bodies: Vec<Vec<u8>> = (0..batch_events / 2)
+            .step_by(500)
+            .map(|s| {
+                let old = (s..s + 500).map(event);
+                let new = (batch_events + s..batch_events + s + 500).map(event);
+                serde_json::to_vec(&old.chain(new).collect::<Vec<_>>()).unwrap()
+            })
+            .collect();
+        let ((dup_accepted, duplicates), dup_cost) =
+            measured(pid, send_batches(&service, dup_bodies, 4)).await;
+        figures.insert(
+            "duplicates",
+            json!({"events_per_second": (dup_accepted + duplicates) as f64 / dup_cost.seconds,
+                   "accepted": dup_accepted, "duplicates": duplicates, "cost": dup_cost}),
+        );
+    }
 
     let singles_first = 10 * batch_events;
     let single_seconds = Duration::from_secs_f64(10.0 * scale(100) as f64 / 100.0);
-    let (ok, single_cost) = measured(
-        pid,
-        closed_loop_singles(&service, singles_first, 64, single_seconds),
-    )
-    .await;
-    figures.insert(
-        "single_max",
-        json!({"requests_per_second": ok as f64 / single_cost.seconds, "requests": ok, "cost": single_cost}),
-    );
+    if on("single") {
+        let (ok, single_cost) = measured(
+            pid,
+            closed_loop_singles(&service, singles_first, 64, single_seconds),
+        )
+        .await;
+        figures.insert(
+            "single_max",
+            json!({"requests_per_second": ok as f64 / single_cost.seconds, "requests": ok, "cost": single_cost}),
+        );
+    }
 
-    let ((latencies, failed), open_cost) = measured(
-        pid,
-        open_loop_latencies(&service, 20 * batch_events, 2_000.0, single_seconds, 64),
-    )
-    .await;
-    figures.insert(
-        "single_at_2000_rps",
-        json!({"p50_ms": quantile(&latencies, 0.5), "p99_ms": quantile(&latencies, 0.99),
-               "p999_ms": quantile(&latencies, 0.999), "requests": latencies.len(), "failed": failed,
-               "cost": open_cost}),
-    );
+    if on("latency") {
+        let ((latencies, failed), open_cost) = measured(
+            pid,
+            open_loop_latencies(&service, 20 * batch_events, 2_000.0, single_seconds, 64),
+        )
+        .await;
+        figures.insert(
+            "single_at_2000_rps",
+            json!({"p50_ms": quantile(&latencies, 0.5), "p99_ms": quantile(&latencies, 0.99),
+                   "p999_ms": quantile(&latencies, 0.999), "requests": latencies.len(), "failed": failed,
+                   "cost": open_cost}),
+        );
+    }
+
     drop(service);
 
+    // A Value answers Null for phases that did not run.
+    let figures = serde_json::to_value(&figures).unwrap();
     let row = |name: &str, figure: String, cost: &Value| {
+        if cost.is_null() {
+            return String::new();
+        }
         format!(
             "{:<34} {:>22} {:>9.1} {:>10.1} {:>10.1}\n",
             name,
@@ -570,10 +627,12 @@ async fn main() {
         ),
         &figures["single_at_2000_rps"]["cost"],
     );
-    out += &format!(
-        "rollups held every event {:.2} s after the last batch was acknowledged\n",
-        f("batch", "rollup_caught_up_seconds_after_last_ack")
-    );
+    if !figures["batch"].is_null() {
+        out += &format!(
+            "rollups held every event {:.2} s after the last batch was acknowledged\n",
+            f("batch", "rollup_caught_up_seconds_after_last_ack")
+        );
+    }
     print!("{out}");
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-ingest.json");
     std::fs::write(&path, serde_json::to_string_pretty(&figures).unwrap()).unwrap();

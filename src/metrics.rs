@@ -7,6 +7,8 @@
 //! - `tokenledger_events_total{outcome, reason}` counter: accepted, duplicate, rejected (reason =
 //!   the rejection code).
 //! - `tokenledger_writer_batch_events{}` histogram, `tokenledger_writer_commit_duration_seconds{result}` histogram.
+//! - `tokenledger_writer_claim_retries_total{}` counter: batches written a second time because their
+//!   optimistic key claim found a key already taken (a resent event).
 //! - `tokenledger_job_runs_total{job, result}` counter, `tokenledger_job_duration_seconds{job}` histogram.
 //! - `tokenledger_business_metrics_errors_total{}` counter: failed database reads behind the
 //!   business series (the last good snapshot is served meanwhile).
@@ -64,6 +66,9 @@ pub struct Metrics {
     pub writer_batch_events: HistogramVec,
     /// `tokenledger_writer_commit_duration_seconds{result}`: time of one database write.
     pub writer_commit: HistogramVec,
+    /// `tokenledger_writer_claim_retries_total{}`: batches written again with `ON CONFLICT` after
+    /// an optimistic key claim found a taken key (`store::events::Claim`).
+    pub writer_claim_retries: IntCounter,
     /// `tokenledger_job_runs_total{job, result}`: passes of a background job (result ok, skipped
     /// when another replica held the job, error).
     pub job_runs: IntCounterVec,
@@ -119,6 +124,10 @@ impl Metrics {
             ]),
             &["result"],
         )?;
+        let writer_claim_retries = IntCounter::new(
+            "tokenledger_writer_claim_retries_total",
+            "Batches written a second time because their optimistic key claim found a key already taken; no labels.",
+        )?;
         let job_runs = IntCounterVec::new(
             Opts::new(
                 "tokenledger_job_runs_total",
@@ -144,6 +153,7 @@ impl Metrics {
         registry.register(Box::new(events.clone()))?;
         registry.register(Box::new(writer_batch_events.clone()))?;
         registry.register(Box::new(writer_commit.clone()))?;
+        registry.register(Box::new(writer_claim_retries.clone()))?;
         registry.register(Box::new(job_runs.clone()))?;
         registry.register(Box::new(job_duration.clone()))?;
         Ok(Self {
@@ -153,6 +163,7 @@ impl Metrics {
             events,
             writer_batch_events,
             writer_commit,
+            writer_claim_retries,
             job_runs,
             job_duration,
             business_errors,

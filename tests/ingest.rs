@@ -214,6 +214,67 @@ async fn the_same_id_with_other_content_is_an_id_conflict_and_the_first_stands()
     assert_eq!(stored, 100);
 }
 
+/// The writer first claims a batch's keys with a plain INSERT, which fails as a whole when one key
+/// is taken; the batch is then written again with ON CONFLICT. Either way each event gets its own
+/// outcome and only the new ones are stored.
+#[tokio::test]
+async fn a_batch_mixing_resent_conflicting_and_new_events_stores_exactly_the_new_ones() {
+    let app = spawn_app().await;
+    let first: Vec<Value> = (0..50)
+        .map(|i| event(&format!("e{i}"), "t", "openai", "gpt-4o", usage()))
+        .collect();
+    let body: Value = app.post_events(&json!(first)).await.json().await.unwrap();
+    assert_eq!(body["accepted"], 50);
+
+    // 20 resent as they were, 5 resent with other content, 25 new.
+    let mut mixed: Vec<Value> = first[..20].to_vec();
+    mixed.extend((20..25).map(|i| {
+        event(
+            &format!("e{i}"),
+            "t",
+            "openai",
+            "gpt-4o",
+            json!({"input_tokens": 7}),
+        )
+    }));
+    mixed.extend((50..75).map(|i| event(&format!("e{i}"), "t", "openai", "gpt-4o", usage())));
+    let body: Value = app.post_events(&json!(mixed)).await.json().await.unwrap();
+    assert_eq!(body["accepted"], 25);
+    assert_eq!(body["duplicates"], 20);
+    let conflicts: Vec<usize> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .inspect(|r| assert_eq!(r["error"]["code"], "id_conflict"))
+        .map(|r| r["index"].as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(conflicts, (20..25).collect::<Vec<_>>());
+    assert_eq!(stored_events(&app).await, 75);
+
+    // The plain claim failed and the batch was written again.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tokenledger_writer_claim_retries_total ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    // The next batches (written with ON CONFLICT for a while) are judged just as exactly.
+    let again: Vec<Value> = (70..80)
+        .map(|i| event(&format!("e{i}"), "t", "openai", "gpt-4o", usage()))
+        .collect();
+    let body: Value = app.post_events(&json!(again)).await.json().await.unwrap();
+    assert_eq!(
+        (body["accepted"].as_u64(), body["duplicates"].as_u64()),
+        (Some(5), Some(5))
+    );
+    let input: i64 = sqlx::query_scalar("SELECT sum(input_tokens)::bigint FROM events")
+        .fetch_one(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(input, 80 * 100);
+}
+
 #[tokio::test]
 async fn the_same_id_in_two_teams_is_two_events() {
     let app = spawn_app().await;

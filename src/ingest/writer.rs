@@ -7,7 +7,7 @@ use crate::domain::UsageEvent;
 use crate::error::{is_unavailable, ApiError};
 use crate::metrics::Metrics;
 use crate::pricing::PricedCost;
-use crate::store::events::{insert_batch, Insert, NewEvent};
+use crate::store::events::{insert_batch, Claim, Insert, NewEvent};
 use crate::store::teams;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
@@ -94,6 +94,7 @@ impl EventWriter {
                 max_rows: config.max_rows,
                 timeout: config.timeout,
                 metrics: metrics.clone(),
+                careful_batches: 0,
             };
             tasks.spawn(worker.run(stopped.clone()));
         }
@@ -143,7 +144,15 @@ struct Worker {
     max_rows: usize,
     timeout: Duration,
     metrics: Arc<Metrics>,
+    /// Batches still to be written with `Claim::OnConflict` after an optimistic claim found a
+    /// taken key: while clients resend, most batches would find one, and a failed optimistic
+    /// statement is wasted work.
+    careful_batches: u32,
 }
+
+/// How many batches a worker writes with `Claim::OnConflict` after an optimistic claim failed;
+/// at most one batch in this many is written twice when duplicates never stop.
+const CAREFUL_BATCHES: u32 = 64;
 
 impl Worker {
     async fn run(mut self, mut stopped: watch::Receiver<bool>) {
@@ -288,7 +297,18 @@ impl Worker {
                 }
             }
         }
-        let inserted = insert_batch(conn, &candidates).await?;
+        let claim = if self.careful_batches > 0 {
+            self.careful_batches -= 1;
+            Claim::OnConflict
+        } else {
+            Claim::Optimistic
+        };
+        let written = insert_batch(conn, &candidates, claim).await?;
+        if written.key_taken {
+            self.careful_batches = CAREFUL_BATCHES;
+            self.metrics.writer_claim_retries.inc();
+        }
+        let inserted = written.outcomes;
         let standing: Vec<Vec<u8>> = candidates
             .iter()
             .zip(&inserted)

@@ -25,67 +25,214 @@ pub enum Insert {
     Exists { content_hash: Vec<u8> },
 }
 
+/// The columns of a batch, as the arrays the statements UNNEST.
+struct Columns {
+    team_id: Vec<i64>,
+    id_hash: Vec<Vec<u8>>,
+    content_hash: Vec<Vec<u8>>,
+    ts: Vec<DateTime<Utc>>,
+    event_id: Vec<String>,
+    project: Vec<Option<String>>,
+    user_id: Vec<Option<String>>,
+    tags: Vec<Option<String>>,
+    provider: Vec<String>,
+    model: Vec<String>,
+    tier: Vec<String>,
+    tokens: [Vec<i64>; 6],
+    cost: Vec<Option<Decimal>>,
+    list_cost: Vec<Option<Decimal>>,
+    currency: Vec<Option<String>>,
+    price_id: Vec<Option<i64>>,
+    reported_cost: Vec<Option<Decimal>>,
+    reported_currency: Vec<String>,
+}
+
+impl Columns {
+    fn of(batch: &[NewEvent]) -> Self {
+        let n = batch.len();
+        let mut c = Columns {
+            team_id: Vec::with_capacity(n),
+            id_hash: Vec::with_capacity(n),
+            content_hash: Vec::with_capacity(n),
+            ts: Vec::with_capacity(n),
+            event_id: Vec::with_capacity(n),
+            project: Vec::with_capacity(n),
+            user_id: Vec::with_capacity(n),
+            tags: Vec::with_capacity(n),
+            provider: Vec::with_capacity(n),
+            model: Vec::with_capacity(n),
+            tier: Vec::with_capacity(n),
+            tokens: Default::default(),
+            cost: Vec::with_capacity(n),
+            list_cost: Vec::with_capacity(n),
+            currency: Vec::with_capacity(n),
+            price_id: Vec::with_capacity(n),
+            reported_cost: Vec::with_capacity(n),
+            reported_currency: Vec::with_capacity(n),
+        };
+        for row in batch {
+            let e = &row.event;
+            c.team_id.push(row.team_id);
+            c.id_hash.push(row.id_hash.to_vec());
+            c.content_hash.push(row.content_hash.to_vec());
+            c.ts.push(e.timestamp);
+            c.event_id.push(e.id.clone());
+            c.project.push(e.project.clone());
+            c.user_id.push(e.user.clone());
+            c.tags
+                .push(e.tags.as_ref().and_then(|t| serde_json::to_string(t).ok()));
+            c.provider.push(e.provider.clone());
+            c.model.push(e.model.clone());
+            c.tier.push(e.service_tier.as_str().to_owned());
+            let u = &e.usage;
+            let counts = [
+                u.input_tokens,
+                u.cache_read_tokens,
+                u.cache_write_tokens,
+                u.cache_write_1h_tokens,
+                u.output_tokens,
+                u.reasoning_tokens,
+            ];
+            for (column, count) in c.tokens.iter_mut().zip(counts) {
+                // Validated counts are at most 2^53, well inside i64.
+                column.push(i64::try_from(count).unwrap_or(i64::MAX));
+            }
+            c.cost.push(row.priced.as_ref().map(|p| p.cost));
+            c.list_cost.push(row.priced.as_ref().map(|p| p.list_cost));
+            c.currency.push(row.priced.as_ref().map(|p| p.currency.clone()));
+            c.price_id.push(row.priced.as_ref().map(|p| p.price_id));
+            c.reported_cost.push(e.reported_cost);
+            c.reported_currency.push(e.reported_currency.clone());
+        }
+        c
+    }
+}
+
+/// How `insert_batch` claims the keys of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// A plain INSERT into `event_keys`, the cheapest when every key is new (one index descent
+    /// per key instead of the two of `ON CONFLICT`). If any key is taken the statement fails as a
+    /// whole, nothing is written, and the batch is written again as `OnConflict`.
+    Optimistic,
+    /// `INSERT ... ON CONFLICT DO NOTHING`: taken keys are skipped.
+    OnConflict,
+}
+
+/// What `insert_batch` did.
+#[derive(Debug)]
+pub struct Written {
+    /// One outcome per event, in input order.
+    pub outcomes: Vec<Insert>,
+    /// An optimistic claim found a key taken and the batch was written again with `OnConflict`.
+    pub key_taken: bool,
+}
+
 /// Writes a batch of events (unique by (team, id) within the batch) in one statement: the keys
 /// that are new are claimed in `event_keys`, and exactly those events go into `events`. The result
-/// is in input order. Counting comes from `RETURNING`, never the command tag (SCALE.md rule 3).
+/// is in input order. Counting comes from `RETURNING` (or from the whole statement having
+/// succeeded), never the command tag (SCALE.md rule 3).
 ///
 /// This is the one batch-writer function (SCALE.md rule 4): on Citus, swap UNNEST for multi-row
 /// VALUES here and nowhere else.
-pub async fn insert_batch(conn: &mut PgConnection, batch: &[NewEvent]) -> Result<Vec<Insert>, sqlx::Error> {
-    let n = batch.len();
-    let mut team_id = Vec::with_capacity(n);
-    let mut id_hash = Vec::with_capacity(n);
-    let mut content_hash = Vec::with_capacity(n);
-    let mut ts = Vec::with_capacity(n);
-    let mut event_id = Vec::with_capacity(n);
-    let mut project = Vec::with_capacity(n);
-    let mut user_id = Vec::with_capacity(n);
-    let mut tags = Vec::with_capacity(n);
-    let mut provider = Vec::with_capacity(n);
-    let mut model = Vec::with_capacity(n);
-    let mut tier = Vec::with_capacity(n);
-    let mut tokens: [Vec<i64>; 6] = Default::default();
-    let mut cost = Vec::with_capacity(n);
-    let mut list_cost = Vec::with_capacity(n);
-    let mut currency = Vec::with_capacity(n);
-    let mut price_id = Vec::with_capacity(n);
-    let mut reported_cost = Vec::with_capacity(n);
-    let mut reported_currency = Vec::with_capacity(n);
-    for row in batch {
-        let e = &row.event;
-        team_id.push(row.team_id);
-        id_hash.push(row.id_hash.to_vec());
-        content_hash.push(row.content_hash.to_vec());
-        ts.push(e.timestamp);
-        event_id.push(e.id.clone());
-        project.push(e.project.clone());
-        user_id.push(e.user.clone());
-        tags.push(e.tags.as_ref().and_then(|t| serde_json::to_string(t).ok()));
-        provider.push(e.provider.clone());
-        model.push(e.model.clone());
-        tier.push(e.service_tier.as_str().to_owned());
-        let u = &e.usage;
-        let counts = [
-            u.input_tokens,
-            u.cache_read_tokens,
-            u.cache_write_tokens,
-            u.cache_write_1h_tokens,
-            u.output_tokens,
-            u.reasoning_tokens,
-        ];
-        for (column, count) in tokens.iter_mut().zip(counts) {
-            // Validated counts are at most 2^53, well inside i64.
-            column.push(i64::try_from(count).unwrap_or(i64::MAX));
+pub async fn insert_batch(
+    conn: &mut PgConnection,
+    batch: &[NewEvent],
+    claim: Claim,
+) -> Result<Written, sqlx::Error> {
+    let columns = Columns::of(batch);
+    if claim == Claim::Optimistic {
+        match insert_all(conn, &columns).await {
+            Ok(()) => {
+                return Ok(Written {
+                    outcomes: vec![Insert::Inserted; batch.len()],
+                    key_taken: false,
+                })
+            }
+            Err(sqlx::Error::Database(db)) if db.constraint() == Some("event_keys_pkey") => {}
+            Err(other) => return Err(other),
         }
-        cost.push(row.priced.as_ref().map(|p| p.cost));
-        list_cost.push(row.priced.as_ref().map(|p| p.list_cost));
-        currency.push(row.priced.as_ref().map(|p| p.currency.clone()));
-        price_id.push(row.priced.as_ref().map(|p| p.price_id));
-        reported_cost.push(e.reported_cost);
-        reported_currency.push(e.reported_currency.clone());
     }
-    let [input, cache_read, cache_write, cache_write_1h, output, reasoning] = tokens;
-    let rows = sqlx::query!(
+    let outcomes = insert_new(conn, batch, &columns).await?;
+    Ok(Written {
+        outcomes,
+        key_taken: claim == Claim::Optimistic,
+    })
+}
+
+/// Inserts every key and every event, or fails as a whole (a taken key is a unique violation of
+/// `event_keys_pkey`).
+async fn insert_all(conn: &mut PgConnection, c: &Columns) -> Result<(), sqlx::Error> {
+    let [input, cache_read, cache_write, cache_write_1h, output, reasoning] = &c.tokens;
+    sqlx::query!(
+        r#"
+        WITH input AS (
+            SELECT * FROM UNNEST(
+                $1::bigint[], $2::bytea[], $3::bytea[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
+                $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[],
+                $15::bigint[], $16::bigint[], $17::bigint[], $18::numeric[], $19::numeric[], $20::text[],
+                $21::bigint[], $22::numeric[], $23::text[]
+            ) AS t(
+                team_id, id_hash, content_hash, ts, event_id, project, user_id, tags, provider, model,
+                service_tier, input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens,
+                output_tokens, reasoning_tokens, cost, list_cost, currency, price_id, reported_cost,
+                reported_currency
+            )
+        ),
+        claimed AS (
+            INSERT INTO event_keys (team_id, id_hash, content_hash, ts)
+            SELECT team_id, id_hash, content_hash, ts FROM input
+        )
+        INSERT INTO events (
+            team_id, ts, event_id, project, user_id, tags, provider, model, service_tier,
+            input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens,
+            reasoning_tokens, cost, list_cost, currency, price_id, reported_cost, reported_currency
+        )
+        SELECT team_id, ts, event_id, project, user_id, tags::jsonb, provider, model,
+               service_tier, input_tokens, cache_read_tokens, cache_write_tokens,
+               cache_write_1h_tokens, output_tokens, reasoning_tokens, cost, list_cost,
+               currency, price_id, reported_cost, reported_currency
+        FROM input
+        "#,
+        &c.team_id,
+        &c.id_hash,
+        &c.content_hash,
+        &c.ts,
+        &c.event_id,
+        &c.project as &[Option<String>],
+        &c.user_id as &[Option<String>],
+        &c.tags as &[Option<String>],
+        &c.provider,
+        &c.model,
+        &c.tier,
+        input,
+        cache_read,
+        cache_write,
+        cache_write_1h,
+        output,
+        reasoning,
+        &c.cost as &[Option<Decimal>],
+        &c.list_cost as &[Option<Decimal>],
+        &c.currency as &[Option<String>],
+        &c.price_id as &[Option<i64>],
+        &c.reported_cost as &[Option<Decimal>],
+        &c.reported_currency,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Claims the keys that are free (`ON CONFLICT DO NOTHING`), inserts exactly those events, and
+/// reads the stored content fingerprint of every key that was taken.
+async fn insert_new(
+    conn: &mut PgConnection,
+    batch: &[NewEvent],
+    c: &Columns,
+) -> Result<Vec<Insert>, sqlx::Error> {
+    let n = batch.len();
+    let [input, cache_read, cache_write, cache_write_1h, output, reasoning] = &c.tokens;
+    let inserted = sqlx::query_scalar!(
         r#"
         WITH input AS (
             SELECT * FROM UNNEST(
@@ -119,51 +266,43 @@ pub async fn insert_batch(conn: &mut PgConnection, batch: &[NewEvent]) -> Result
             FROM input i JOIN claimed c ON c.team_id = i.team_id AND c.id_hash = i.id_hash
             RETURNING 1
         )
-        SELECT i.ord AS "ord!", (c.id_hash IS NOT NULL) AS "inserted!", k.content_hash AS "existing?"
-        FROM input i
-        LEFT JOIN claimed c ON c.team_id = i.team_id AND c.id_hash = i.id_hash
-        LEFT JOIN event_keys k ON c.id_hash IS NULL AND k.team_id = i.team_id AND k.id_hash = i.id_hash
+        SELECT i.ord AS "ord!" FROM input i JOIN claimed c ON c.team_id = i.team_id AND c.id_hash = i.id_hash
         "#,
-        &team_id,
-        &id_hash,
-        &content_hash,
-        &ts,
-        &event_id,
-        &project as &[Option<String>],
-        &user_id as &[Option<String>],
-        &tags as &[Option<String>],
-        &provider,
-        &model,
-        &tier,
-        &input,
-        &cache_read,
-        &cache_write,
-        &cache_write_1h,
-        &output,
-        &reasoning,
-        &cost as &[Option<Decimal>],
-        &list_cost as &[Option<Decimal>],
-        &currency as &[Option<String>],
-        &price_id as &[Option<i64>],
-        &reported_cost as &[Option<Decimal>],
-        &reported_currency,
+        &c.team_id,
+        &c.id_hash,
+        &c.content_hash,
+        &c.ts,
+        &c.event_id,
+        &c.project as &[Option<String>],
+        &c.user_id as &[Option<String>],
+        &c.tags as &[Option<String>],
+        &c.provider,
+        &c.model,
+        &c.tier,
+        input,
+        cache_read,
+        cache_write,
+        cache_write_1h,
+        output,
+        reasoning,
+        &c.cost as &[Option<Decimal>],
+        &c.list_cost as &[Option<Decimal>],
+        &c.currency as &[Option<String>],
+        &c.price_id as &[Option<i64>],
+        &c.reported_cost as &[Option<Decimal>],
+        &c.reported_currency,
     )
     .fetch_all(&mut *conn)
     .await?;
 
     let mut outcome: Vec<Option<Insert>> = vec![None; n];
-    for row in rows {
-        let Some(slot) = usize::try_from(row.ord - 1).ok().and_then(|i| outcome.get_mut(i)) else {
-            continue;
-        };
-        *slot = if row.inserted {
-            Some(Insert::Inserted)
-        } else {
-            row.existing.map(|content_hash| Insert::Exists { content_hash })
-        };
+    for ord in inserted {
+        if let Some(slot) = usize::try_from(ord - 1).ok().and_then(|i| outcome.get_mut(i)) {
+            *slot = Some(Insert::Inserted);
+        }
     }
-    // A key claimed by a concurrent transaction that committed after this statement's snapshot
-    // is neither inserted nor visible above: read it again with a fresh snapshot.
+    // A key that was taken (before this statement, or by a concurrent transaction that committed
+    // after its snapshot) is read with a fresh snapshot, for its content fingerprint.
     let unseen: Vec<usize> = (0..n).filter(|&i| outcome[i].is_none()).collect();
     if !unseen.is_empty() {
         let teams: Vec<i64> = unseen.iter().map(|&i| batch[i].team_id).collect();
@@ -177,14 +316,16 @@ pub async fn insert_batch(conn: &mut PgConnection, batch: &[NewEvent]) -> Result
         )
         .fetch_all(&mut *conn)
         .await?;
+        let found: std::collections::HashMap<(i64, &[u8]), &[u8]> = found
+            .iter()
+            .map(|f| ((f.team_id, f.id_hash.as_slice()), f.content_hash.as_slice()))
+            .collect();
         for i in unseen {
-            let existing = found
-                .iter()
-                .find(|f| f.team_id == batch[i].team_id && f.id_hash == batch[i].id_hash)
-                .map(|f| Insert::Exists {
-                    content_hash: f.content_hash.clone(),
+            outcome[i] = found
+                .get(&(batch[i].team_id, batch[i].id_hash.as_slice()))
+                .map(|content_hash| Insert::Exists {
+                    content_hash: content_hash.to_vec(),
                 });
-            outcome[i] = existing;
         }
     }
     outcome
