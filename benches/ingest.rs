@@ -202,7 +202,11 @@ async fn start_service(database_url: &str) -> Service {
         .env("DATABASE_URL", database_url)
         .env("TOKENLEDGER_LISTEN", format!("127.0.0.1:{port}"))
         .env("TOKENLEDGER_ADMIN_KEY", ADMIN_KEY)
-        .env("RUST_LOG", "warn")
+        // The default log level (one line per request), as a user runs it; RUST_LOG overrides.
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
+        )
         .stdout(Stdio::null())
         .spawn()
         .expect("starting the service");

@@ -48,7 +48,8 @@ struct Columns {
 }
 
 impl Columns {
-    fn of(batch: &[NewEvent]) -> Self {
+    /// The rows of `batch` in the order of `order`.
+    fn of(batch: &[NewEvent], order: &[usize]) -> Self {
         let n = batch.len();
         let mut c = Columns {
             team_id: Vec::with_capacity(n),
@@ -70,7 +71,7 @@ impl Columns {
             reported_cost: Vec::with_capacity(n),
             reported_currency: Vec::with_capacity(n),
         };
-        for row in batch {
+        for row in order.iter().map(|&i| &batch[i]) {
             let e = &row.event;
             c.team_id.push(row.team_id);
             c.id_hash.push(row.id_hash.to_vec());
@@ -140,7 +141,12 @@ pub async fn insert_batch(
     batch: &[NewEvent],
     claim: Claim,
 ) -> Result<Written, sqlx::Error> {
-    let columns = Columns::of(batch);
+    // The keys are claimed in one order, by (team, id hash), whatever the order of the batch: two
+    // writers (replicas, or this replica's writer connections) claiming overlapping keys then wait
+    // for each other instead of deadlocking, which failed both batches (found by tests/faults.rs).
+    let mut order: Vec<usize> = (0..batch.len()).collect();
+    order.sort_unstable_by_key(|&i| (batch[i].team_id, batch[i].id_hash));
+    let columns = Columns::of(batch, &order);
     if claim == Claim::Optimistic {
         match insert_all(conn, &columns).await {
             Ok(()) => {
@@ -153,7 +159,7 @@ pub async fn insert_batch(
             Err(other) => return Err(other),
         }
     }
-    let outcomes = insert_new(conn, batch, &columns).await?;
+    let outcomes = insert_new(conn, batch, &order, &columns).await?;
     Ok(Written {
         outcomes,
         key_taken: claim == Claim::Optimistic,
@@ -228,6 +234,7 @@ async fn insert_all(conn: &mut PgConnection, c: &Columns) -> Result<(), sqlx::Er
 async fn insert_new(
     conn: &mut PgConnection,
     batch: &[NewEvent],
+    order: &[usize],
     c: &Columns,
 ) -> Result<Vec<Insert>, sqlx::Error> {
     let n = batch.len();
@@ -297,7 +304,9 @@ async fn insert_new(
 
     let mut outcome: Vec<Option<Insert>> = vec![None; n];
     for ord in inserted {
-        if let Some(slot) = usize::try_from(ord - 1).ok().and_then(|i| outcome.get_mut(i)) {
+        // `ord` counts the rows as sent, in claim order.
+        let position = usize::try_from(ord - 1).ok().and_then(|i| order.get(i).copied());
+        if let Some(slot) = position.and_then(|i| outcome.get_mut(i)) {
             *slot = Some(Insert::Inserted);
         }
     }
