@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 pub struct AppState {
     pub pool: PgPool,
     pub ingestor: Ingestor,
-    pub keys: KeyCache,
+    pub keys: Arc<KeyCache>,
     pub config: Config,
     pub metrics: Arc<Metrics>,
     pub catalog: Arc<CatalogHandle>,
@@ -273,7 +273,7 @@ impl Application {
             .context("loading the price catalog")?;
         let metrics = Arc::new(Metrics::new().context("registering metrics")?);
         let (writer, writer_tasks) = EventWriter::start(
-            connect,
+            connect.clone(),
             WriterConfig {
                 connections: config.writer_connections,
                 max_rows: config.writer_max_rows,
@@ -283,6 +283,7 @@ impl Application {
             metrics.clone(),
         );
         let check_view = Arc::new(crate::budgets::CheckView::default());
+        let keys = Arc::new(KeyCache::new(config.key_cache_ttl));
         let openapi = serde_json::to_string(&routes::openapi()).context("rendering the OpenAPI document")?;
         let state = web::Data::new(AppState {
             pool: pool.clone(),
@@ -294,7 +295,7 @@ impl Application {
                 budgets: check_view.clone(),
                 cost_source: config.cost_source,
             },
-            keys: KeyCache::default(),
+            keys: keys.clone(),
             config: config.clone(),
             metrics,
             catalog: catalog.clone(),
@@ -338,6 +339,11 @@ impl Application {
         let server = server.run();
 
         let mut jobs = JoinSet::new();
+        // One connection of its own, held while listening for revocations.
+        jobs.spawn(crate::auth::forget_revoked_keys(
+            store::pool(connect.clone(), 1, config.db_timeout),
+            keys,
+        ));
         jobs.spawn(refresh_catalog(pool.clone(), catalog, config.catalog_refresh));
         jobs.spawn(crate::jobs::rollup::run_every(
             pool.clone(),
