@@ -25,6 +25,7 @@ pub mod unpriced;
 use crate::error::ApiError;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -135,6 +136,34 @@ pub fn extractor_errors(cfg: &mut web::ServiceConfig) {
     .app_data(web::QueryConfig::default().error_handler(|err, _| {
         ApiError::bad_request("invalid_query", format!("invalid query string: {err}")).into()
     }));
+}
+
+/// The most a JSON body of the admin API may be.
+pub const JSON_LIMIT: usize = 1024 * 1024;
+
+/// Reads and parses a JSON body. Handlers call it after checking the caller, so a refused caller
+/// is answered 401/403 without its body being read. 415 unless the Content-Type is JSON, 413 past
+/// `JSON_LIMIT`, 400 when it does not parse into `T`.
+pub async fn json_body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Payload) -> Result<T, ApiError> {
+    let mime = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if !(mime == "application/json" || mime.ends_with("+json")) {
+        return Err(ApiError::UnsupportedMediaType(
+            "send Content-Type: application/json".into(),
+        ));
+    }
+    let body = read_body(req, payload, JSON_LIMIT).await?;
+    serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "malformed_body",
+            format!("the body is not valid JSON for this endpoint: {e}"),
+        )
+    })
 }
 
 /// Reads the body in chunks, refusing it as soon as it passes the limit.
