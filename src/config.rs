@@ -48,6 +48,12 @@ pub struct Config {
     pub db_timeout: Duration,
     /// HTTP worker threads.
     pub http_workers: usize,
+    /// How long a client has to send its request head before it is answered 408 and cut off
+    /// (`TOKENLEDGER_HEADER_TIMEOUT_MS`; also bounds an idle new connection).
+    pub header_timeout: Duration,
+    /// How long a client has, from its request head on, to send the whole body before it is
+    /// answered 408 and cut off (`TOKENLEDGER_BODY_TIMEOUT_MS`).
+    pub body_timeout: Duration,
     /// How long a looked-up API key is trusted without asking the database again
     /// (`TOKENLEDGER_KEY_CACHE_MS`; 0 asks at every request). A revocation clears the cache of
     /// the replica that made it at once and of the others when its notification arrives; this
@@ -177,6 +183,8 @@ impl Config {
             writer_queue_events: number("TOKENLEDGER_WRITER_QUEUE_EVENTS", 200_000)?,
             db_timeout: Duration::from_millis(u64::try_from(number("TOKENLEDGER_DB_TIMEOUT_MS", 5_000)?)?),
             http_workers: number("TOKENLEDGER_HTTP_WORKERS", cores)?,
+            header_timeout: millis("TOKENLEDGER_HEADER_TIMEOUT_MS", 10_000)?,
+            body_timeout: millis("TOKENLEDGER_BODY_TIMEOUT_MS", 30_000)?,
             key_cache_ttl: match get("TOKENLEDGER_KEY_CACHE_MS") {
                 None => Duration::from_millis(1_000),
                 Some(text) => match text.parse::<u64>() {

@@ -322,6 +322,7 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .configure(routes::extractor_errors)
+                .wrap(from_fn(routes::middleware::body_deadline))
                 .wrap(from_fn(routes::middleware::observe))
                 .into_utoipa_app()
                 .configure(routes::configure)
@@ -329,7 +330,7 @@ impl Application {
                 .default_service(web::to(routes::not_found))
         })
         .workers(config.http_workers)
-        .client_request_timeout(Duration::from_secs(10))
+        .client_request_timeout(config.header_timeout)
         .client_disconnect_timeout(Duration::from_secs(2))
         .shutdown_timeout(30)
         .listen(listener)?;

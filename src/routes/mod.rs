@@ -166,7 +166,8 @@ pub async fn json_body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Pay
     })
 }
 
-/// Reads the body in chunks, refusing it as soon as it passes the limit.
+/// Reads the body in chunks, refusing it as soon as it passes the limit, or 408 when it misses
+/// its deadline (`middleware::body_deadline`).
 pub async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -182,14 +183,25 @@ pub async fn read_body(
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request("malformed_body", format!("could not read the body: {e}")))?;
+        let chunk = chunk.map_err(body_error)?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+fn body_error(error: actix_web::error::PayloadError) -> ApiError {
+    if let actix_web::error::PayloadError::Io(io) = &error {
+        if let Some(timed_out) = io
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<middleware::BodyTimedOut>())
+        {
+            return ApiError::RequestTimeout { limit: timed_out.0 };
+        }
+    }
+    ApiError::bad_request("malformed_body", format!("could not read the body: {error}"))
 }
 
 /// Each documented path, split into segments (`{...}` matches any one segment), with its methods.
