@@ -7,16 +7,18 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
-/// How long a looked-up key is trusted without asking the database again. A key revoked on this
-/// replica fails at once; on another replica within this long.
-const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
+/// The channel a revocation is announced on (`store::keys::revoke`), so every replica forgets its
+/// cached keys when it commits.
+pub const REVOCATION_CHANNEL: &str = "tokenledger_key_revoked";
 
 /// A new random secret (`tl_` and 48 hex digits: 192 bits) and the prefix shown in listings.
 pub fn generate_secret() -> (String, String) {
@@ -27,9 +29,12 @@ pub fn generate_secret() -> (String, String) {
     (secret, prefix)
 }
 
-/// The first characters of a secret, enough to tell keys apart in a listing, useless to an attacker.
+/// The first characters of a secret, enough to tell keys apart in a listing, useless to an attacker:
+/// 10 characters of a generated key (7 of its 48 random hex digits), and never more than a quarter
+/// of an operator's own `TOKENLEDGER_ADMIN_KEY`, however short that is.
 pub fn secret_prefix(secret: &str) -> String {
-    secret.chars().take(10).collect()
+    let shown = (secret.chars().count() / 4).min(10);
+    secret.chars().take(shown).collect()
 }
 
 /// What is stored: SHA-256 of the secret. Secrets have 192 random bits, so a fast hash is
@@ -91,32 +96,95 @@ impl Caller {
     }
 }
 
-/// Recently seen keys by secret hash.
-#[derive(Default)]
+/// Recently seen keys by secret hash, each trusted for `ttl`. `clear` (a revocation) also bumps a
+/// generation, so a lookup that started before the revocation cannot put its stale answer back.
 pub struct KeyCache {
-    entries: Mutex<HashMap<[u8; 32], (Caller, Instant)>>,
+    ttl: Duration,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    generation: u64,
+    entries: HashMap<[u8; 32], (Caller, Instant)>,
 }
 
 impl KeyCache {
-    fn get(&self, hash: &[u8; 32]) -> Option<Caller> {
-        let entries = self.entries.lock().ok()?;
-        let (caller, at) = entries.get(hash)?;
-        (at.elapsed() < KEY_CACHE_TTL).then(|| caller.clone())
-    }
-
-    fn put(&self, hash: [u8; 32], caller: Caller) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() > 10_000 {
-                entries.clear();
-            }
-            entries.insert(hash, (caller, Instant::now()));
+    /// A cache trusting each key for `ttl` (zero: no caching).
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            inner: Mutex::new(CacheInner::default()),
         }
     }
 
-    /// Forgets every cached key (after a revocation).
+    fn get(&self, hash: &[u8; 32]) -> Option<Caller> {
+        let inner = self.inner.lock().ok()?;
+        let (caller, at) = inner.entries.get(hash)?;
+        (at.elapsed() < self.ttl).then(|| caller.clone())
+    }
+
+    /// The generation to hand back to `put` after a database lookup.
+    fn generation(&self) -> Option<u64> {
+        self.inner.lock().ok().map(|inner| inner.generation)
+    }
+
+    fn put(&self, hash: [u8; 32], caller: Caller, looked_up_in: Option<u64>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut inner) = self.inner.lock() {
+            if looked_up_in != Some(inner.generation) {
+                return;
+            }
+            if inner.entries.len() >= 10_000 {
+                inner.entries.clear();
+            }
+            inner.entries.insert(hash, (caller, Instant::now()));
+        }
+    }
+
+    /// Forgets every cached key (after a revocation here or on another replica).
     pub fn clear(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.generation = inner.generation.wrapping_add(1);
+            inner.entries.clear();
+        }
+    }
+}
+
+/// Clears `cache` whenever any replica revokes a key (`LISTEN` on `REVOCATION_CHANNEL`, on a
+/// connection of `pool` held for the purpose), and whenever the notifications may have been
+/// missed: at start and after the connection was lost. If the database is away the cache's TTL
+/// bounds how long a revoked key can still be accepted.
+pub async fn forget_revoked_keys(pool: PgPool, cache: Arc<KeyCache>) {
+    loop {
+        match listen_for_revocations(&pool, &cache).await {
+            Ok(()) => {}
+            Err(error) => tracing::warn!(%error, "listening for key revocations failed; will retry"),
+        }
+        cache.clear();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn listen_for_revocations(pool: &PgPool, cache: &KeyCache) -> Result<(), sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(REVOCATION_CHANNEL).await?;
+    // A revocation committed before LISTEN took effect was not heard: start afresh.
+    cache.clear();
+    loop {
+        match listener.try_recv().await? {
+            Some(notification) => {
+                tracing::debug!(
+                    key_id = notification.payload(),
+                    "a key was revoked; key cache cleared"
+                );
+                cache.clear();
+            }
+            // The connection was lost (and is re-made, listening again): anything may have been
+            // revoked meanwhile.
+            None => cache.clear(),
         }
     }
 }
@@ -133,6 +201,7 @@ pub async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Call
         return Ok(caller);
     }
     let unknown = || ApiError::Unauthorized("unknown or revoked API key".into());
+    let generation = state.keys.generation();
     let (record, stored) = crate::store::keys::find_active(&state.pool, &hash)
         .await?
         .ok_or_else(unknown)?;
@@ -146,7 +215,7 @@ pub async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Call
         scope,
         team: record.team,
     };
-    state.keys.put(hash, caller.clone());
+    state.keys.put(hash, caller.clone(), generation);
     Ok(caller)
 }
 
@@ -166,5 +235,43 @@ impl FromRequest for Caller {
                 state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
             authenticate(&state, header.as_deref()).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller() -> Caller {
+        Caller {
+            key_id: 1,
+            scope: Scope::Read,
+            team: None,
+        }
+    }
+
+    #[test]
+    fn a_lookup_that_raced_a_revocation_does_not_put_its_answer_back() {
+        let cache = KeyCache::new(Duration::from_secs(60));
+        let hash = hash_secret("tl_k");
+        // A request reads the key from the database...
+        let looked_up_in = cache.generation();
+        // ...the key is revoked meanwhile...
+        cache.clear();
+        // ...and the stale answer is not cached.
+        cache.put(hash, caller(), looked_up_in);
+        assert!(cache.get(&hash).is_none());
+        cache.put(hash, caller(), cache.generation());
+        assert!(cache.get(&hash).is_some());
+        cache.clear();
+        assert!(cache.get(&hash).is_none());
+    }
+
+    #[test]
+    fn a_zero_ttl_caches_nothing() {
+        let cache = KeyCache::new(Duration::ZERO);
+        let hash = hash_secret("tl_k");
+        cache.put(hash, caller(), cache.generation());
+        assert!(cache.get(&hash).is_none());
     }
 }

@@ -48,6 +48,17 @@ pub struct Config {
     pub db_timeout: Duration,
     /// HTTP worker threads.
     pub http_workers: usize,
+    /// How long a client has to send its request head before it is answered 408 and cut off
+    /// (`TOKENLEDGER_HEADER_TIMEOUT_MS`; also bounds an idle new connection).
+    pub header_timeout: Duration,
+    /// How long a client has, from its request head on, to send the whole body before it is
+    /// answered 408 and cut off (`TOKENLEDGER_BODY_TIMEOUT_MS`).
+    pub body_timeout: Duration,
+    /// How long a looked-up API key is trusted without asking the database again
+    /// (`TOKENLEDGER_KEY_CACHE_MS`; 0 asks at every request). A revocation clears the cache of
+    /// the replica that made it at once and of the others when its notification arrives; this
+    /// is the bound if a notification is lost.
+    pub key_cache_ttl: Duration,
     /// How often the price catalog is reloaded to see other replicas' changes.
     pub catalog_refresh: Duration,
     /// How often the rollup job runs a pass (`TOKENLEDGER_ROLLUP_INTERVAL_MS`).
@@ -172,6 +183,17 @@ impl Config {
             writer_queue_events: number("TOKENLEDGER_WRITER_QUEUE_EVENTS", 200_000)?,
             db_timeout: Duration::from_millis(u64::try_from(number("TOKENLEDGER_DB_TIMEOUT_MS", 5_000)?)?),
             http_workers: number("TOKENLEDGER_HTTP_WORKERS", cores)?,
+            header_timeout: millis("TOKENLEDGER_HEADER_TIMEOUT_MS", 10_000)?,
+            body_timeout: millis("TOKENLEDGER_BODY_TIMEOUT_MS", 30_000)?,
+            key_cache_ttl: match get("TOKENLEDGER_KEY_CACHE_MS") {
+                None => Duration::from_millis(1_000),
+                Some(text) => match text.parse::<u64>() {
+                    Ok(ms) => Duration::from_millis(ms),
+                    Err(_) => {
+                        bail!("TOKENLEDGER_KEY_CACHE_MS={text}: expected a whole number of milliseconds")
+                    }
+                },
+            },
             catalog_refresh: Duration::from_secs(u64::try_from(number(
                 "TOKENLEDGER_CATALOG_REFRESH_SECS",
                 5,

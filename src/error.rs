@@ -30,6 +30,11 @@ pub enum ApiError {
     /// 405: the path exists, with other methods.
     #[error("this path does not take this method; it takes {}", allowed.join(", "))]
     MethodNotAllowed { allowed: Vec<String> },
+    /// 408: the request body did not arrive within `TOKENLEDGER_BODY_TIMEOUT_MS`.
+    #[error(
+        "the request body did not arrive within {limit:?} (TOKENLEDGER_BODY_TIMEOUT_MS); nothing was stored"
+    )]
+    RequestTimeout { limit: std::time::Duration },
     /// 409.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
@@ -90,6 +95,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::RequestTimeout { .. } => "request_timeout",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Overloaded => "overloaded",
@@ -107,6 +113,7 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

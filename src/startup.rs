@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 pub struct AppState {
     pub pool: PgPool,
     pub ingestor: Ingestor,
-    pub keys: KeyCache,
+    pub keys: Arc<KeyCache>,
     pub config: Config,
     pub metrics: Arc<Metrics>,
     pub catalog: Arc<CatalogHandle>,
@@ -273,7 +273,7 @@ impl Application {
             .context("loading the price catalog")?;
         let metrics = Arc::new(Metrics::new().context("registering metrics")?);
         let (writer, writer_tasks) = EventWriter::start(
-            connect,
+            connect.clone(),
             WriterConfig {
                 connections: config.writer_connections,
                 max_rows: config.writer_max_rows,
@@ -283,6 +283,7 @@ impl Application {
             metrics.clone(),
         );
         let check_view = Arc::new(crate::budgets::CheckView::default());
+        let keys = Arc::new(KeyCache::new(config.key_cache_ttl));
         let openapi = serde_json::to_string(&routes::openapi()).context("rendering the OpenAPI document")?;
         let state = web::Data::new(AppState {
             pool: pool.clone(),
@@ -294,7 +295,7 @@ impl Application {
                 budgets: check_view.clone(),
                 cost_source: config.cost_source,
             },
-            keys: KeyCache::default(),
+            keys: keys.clone(),
             config: config.clone(),
             metrics,
             catalog: catalog.clone(),
@@ -321,6 +322,7 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .configure(routes::extractor_errors)
+                .wrap(from_fn(routes::middleware::body_deadline))
                 .wrap(from_fn(routes::middleware::observe))
                 .into_utoipa_app()
                 .configure(routes::configure)
@@ -328,7 +330,7 @@ impl Application {
                 .default_service(web::to(routes::not_found))
         })
         .workers(config.http_workers)
-        .client_request_timeout(Duration::from_secs(10))
+        .client_request_timeout(config.header_timeout)
         .client_disconnect_timeout(Duration::from_secs(2))
         .shutdown_timeout(30)
         .listen(listener)?;
@@ -338,6 +340,11 @@ impl Application {
         let server = server.run();
 
         let mut jobs = JoinSet::new();
+        // One connection of its own, held while listening for revocations.
+        jobs.spawn(crate::auth::forget_revoked_keys(
+            store::pool(connect.clone(), 1, config.db_timeout),
+            keys,
+        ));
         jobs.spawn(refresh_catalog(pool.clone(), catalog, config.catalog_refresh));
         jobs.spawn(crate::jobs::rollup::run_every(
             pool.clone(),

@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store;
 use crate::store::adjustments::{NewAdjustment, Written};
-use actix_web::{get, put, web, HttpResponse};
+use actix_web::{get, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -133,12 +133,13 @@ fn to_new(input: AdjustmentInput, now: DateTime<Utc>) -> Result<NewAdjustment, A
 pub async fn put_adjustments(
     caller: Caller,
     state: web::Data<AppState>,
-    body: web::Json<PutAdjustments>,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
+    let body: PutAdjustments = super::json_body(&req, payload).await?;
     let now = Utc::now();
     let rows = body
-        .into_inner()
         .adjustments
         .into_iter()
         .map(|a| to_new(a, now))

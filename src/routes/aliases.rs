@@ -130,14 +130,15 @@ fn to_alias(input: AliasInput, catalog: &Catalog) -> Result<Alias, ApiError> {
 pub async fn put_aliases(
     caller: Caller,
     state: web::Data<AppState>,
-    body: web::Json<PutAliases>,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
+    let body: PutAliases = super::json_body(&req, payload).await?;
     // Checked against the latest prices, also those added on another replica a moment ago.
     state.reload_catalog().await?;
     let catalog = state.catalog.snapshot();
     let aliases = body
-        .into_inner()
         .aliases
         .into_iter()
         .map(|a| to_alias(a, &catalog))

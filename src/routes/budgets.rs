@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::budgets::{BudgetRow, TargetRow};
 use crate::store::{self};
-use actix_web::{delete, get, patch, post, web, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Acquire;
@@ -156,10 +156,12 @@ async fn after_write(state: &AppState, budget_id: Option<i64>) {
 pub async fn create_budget(
     caller: Caller,
     state: web::Data<AppState>,
-    body: web::Json<NewBudgetBody>,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
-    let input = budget_input::validate_new(&state.pool, body.into_inner()).await?;
+    let body: NewBudgetBody = super::json_body(&req, payload).await?;
+    let input = budget_input::validate_new(&state.pool, body).await?;
     let mut conn = state.pool.acquire().await?;
     let mut tx = conn.begin().await?;
     let team_id = *store::teams::ensure(&mut tx, std::slice::from_ref(&input.team))
@@ -238,11 +240,13 @@ pub async fn patch_budget(
     caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    body: web::Json<BudgetPatch>,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
+    let body: BudgetPatch = super::json_body(&req, payload).await?;
     let row = visible(&state, &caller, id.into_inner()).await?;
-    let (change, new_targets) = budget_input::validate_patch(body.into_inner())?;
+    let (change, new_targets) = budget_input::validate_patch(body)?;
     let mut conn = state.pool.acquire().await?;
     let mut tx = conn.begin().await?;
     store::budgets::update(&mut tx, row.team_id, row.budget_id, &change).await?;

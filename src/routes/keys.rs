@@ -5,7 +5,7 @@ use crate::domain::Scope;
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store;
-use actix_web::{delete, get, post, web, HttpResponse};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -55,10 +55,12 @@ pub struct KeyList {
 pub async fn create_key(
     caller: Caller,
     state: web::Data<AppState>,
-    body: web::Json<NewKey>,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
-    let NewKey { name, scope, team } = body.into_inner();
+    let body: NewKey = super::json_body(&req, payload).await?;
+    let NewKey { name, scope, team } = body;
     let name = name.trim().to_owned();
     if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
         return Err(ApiError::unprocessable(

@@ -62,3 +62,49 @@ pub async fn observe(
     );
     Ok(response)
 }
+
+/// Gives the body of every request a deadline, `TOKENLEDGER_BODY_TIMEOUT_MS` from its head: a
+/// client that stalls or trickles its body is answered 408 (`routes::read_body`) and cut off,
+/// instead of holding its connection and request forever. (actix bounds only the head:
+/// `TOKENLEDGER_HEADER_TIMEOUT_MS`.)
+pub async fn body_deadline(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use actix_web::error::PayloadError;
+    use futures_util::StreamExt;
+    let timeout = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.config.body_timeout);
+    let Some(timeout) = timeout else {
+        return next.call(req).await;
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+    let (http, payload) = req.into_parts();
+    {
+        let bounded = futures_util::stream::unfold(Some(payload), move |payload| async move {
+            let mut payload = payload?;
+            match tokio::time::timeout_at(deadline, payload.next()).await {
+                Ok(Some(chunk)) => Some((chunk, Some(payload))),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(PayloadError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        BodyTimedOut(timeout),
+                    ))),
+                    None,
+                )),
+            }
+        });
+        type Boxed = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<web::Bytes, PayloadError>>>>;
+        let bounded = actix_web::dev::Payload::Stream {
+            payload: Box::pin(bounded) as Boxed,
+        };
+        next.call(ServiceRequest::from_parts(http, bounded)).await
+    }
+}
+
+/// The error a body that missed its deadline ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within {0:?}")]
+pub struct BodyTimedOut(pub std::time::Duration);

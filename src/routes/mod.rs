@@ -25,6 +25,7 @@ pub mod unpriced;
 use crate::error::ApiError;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -137,7 +138,36 @@ pub fn extractor_errors(cfg: &mut web::ServiceConfig) {
     }));
 }
 
-/// Reads the body in chunks, refusing it as soon as it passes the limit.
+/// The most a JSON body of the admin API may be.
+pub const JSON_LIMIT: usize = 1024 * 1024;
+
+/// Reads and parses a JSON body. Handlers call it after checking the caller, so a refused caller
+/// is answered 401/403 without its body being read. 415 unless the Content-Type is JSON, 413 past
+/// `JSON_LIMIT`, 400 when it does not parse into `T`.
+pub async fn json_body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Payload) -> Result<T, ApiError> {
+    let mime = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if !(mime == "application/json" || mime.ends_with("+json")) {
+        return Err(ApiError::UnsupportedMediaType(
+            "send Content-Type: application/json".into(),
+        ));
+    }
+    let body = read_body(req, payload, JSON_LIMIT).await?;
+    serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "malformed_body",
+            format!("the body is not valid JSON for this endpoint: {e}"),
+        )
+    })
+}
+
+/// Reads the body in chunks, refusing it as soon as it passes the limit, or 408 when it misses
+/// its deadline (`middleware::body_deadline`).
 pub async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -153,14 +183,25 @@ pub async fn read_body(
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request("malformed_body", format!("could not read the body: {e}")))?;
+        let chunk = chunk.map_err(body_error)?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+fn body_error(error: actix_web::error::PayloadError) -> ApiError {
+    if let actix_web::error::PayloadError::Io(io) = &error {
+        if let Some(timed_out) = io
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<middleware::BodyTimedOut>())
+        {
+            return ApiError::RequestTimeout { limit: timed_out.0 };
+        }
+    }
+    ApiError::bad_request("malformed_body", format!("could not read the body: {error}"))
 }
 
 /// Each documented path, split into segments (`{...}` matches any one segment), with its methods.

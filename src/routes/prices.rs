@@ -218,12 +218,13 @@ fn to_row(input: PriceInput, now: DateTime<Utc>) -> Result<PriceRow, ApiError> {
 pub async fn put_prices(
     caller: Caller,
     state: web::Data<AppState>,
-    body: web::Json<PutPrices>,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
+    let body: PutPrices = super::json_body(&req, payload).await?;
     let now = Utc::now();
     let rows = body
-        .into_inner()
         .prices
         .into_iter()
         .map(|p| to_row(p, now))

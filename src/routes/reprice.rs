@@ -105,10 +105,12 @@ fn run_error(error: RepriceError) -> ApiError {
 pub async fn post_reprice(
     caller: Caller,
     state: web::Data<AppState>,
-    body: web::Json<RepriceBody>,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
-    let (scope, dry_run) = scope(body.into_inner())?;
+    let body: RepriceBody = super::json_body(&req, payload).await?;
+    let (scope, dry_run) = scope(body)?;
     let request = Request {
         scope,
         dry_run,

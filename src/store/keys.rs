@@ -122,13 +122,23 @@ pub async fn list(pool: &PgPool) -> Result<Vec<KeyRecord>, sqlx::Error> {
     .await
 }
 
-/// Revokes a key. Returns false if no such key exists.
+/// Revokes a key and, in the same transaction, announces it on `auth::REVOCATION_CHANNEL`, so
+/// every replica forgets its cached keys as the revocation commits. Returns false if no such key
+/// exists.
 pub async fn revoke(pool: &PgPool, key_id: i64) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
     let done = sqlx::query!(
         "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE key_id = $1",
         key_id
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    // pg_notify returns void, which the query! macros cannot describe; the text is a literal.
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(crate::auth::REVOCATION_CHANNEL)
+        .bind(key_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok(done.rows_affected() == 1)
 }
