@@ -173,9 +173,11 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => {
             // Class 08 (connection exception), 57P01..57P03 (admin shutdown, crash shutdown,
-            // cannot connect now), 53300 (too many connections).
-            db.code()
-                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300")
+            // cannot connect now), 53300 (too many connections), 57014 and 55P03 (a statement or
+            // lock timeout: the database did not answer in time).
+            db.code().is_some_and(|c| {
+                c.starts_with("08") || c.starts_with("57P") || c == "53300" || c == "57014" || c == "55P03"
+            })
         }
         _ => false,
     }

@@ -203,6 +203,16 @@ async fn sustained_overload_is_shed_with_429_and_503_and_memory_stays_bounded() 
         rss_samples.push(service.status_field("VmRSS:"));
     }
     let stalled_counts = tally.lock().unwrap().statuses.clone();
+    // Writes the service gave up on were cancelled by the server (statement and lock timeouts on
+    // the writer's connections), not left waiting behind the lock to land late: at most the one
+    // writer connection's current statement waits.
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(&mut locker)
+    .await
+    .unwrap();
+    assert!(waiting <= 1, "{waiting} sessions wait behind the lock");
     // The database comes back: the same clients keep pushing.
     locker.execute("ROLLBACK").await.unwrap();
     locker.close().await.unwrap();

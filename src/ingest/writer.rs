@@ -80,6 +80,13 @@ impl EventWriter {
         config: WriterConfig,
         metrics: Arc<Metrics>,
     ) -> (Self, WriterTasks) {
+        // A write the service has given up on must not keep running: the server cancels it at the
+        // same deadline, so stalled statements do not pile up behind a lock and land late.
+        let millis = config.timeout.as_millis().max(1);
+        let connect = connect.options([
+            ("statement_timeout", millis.to_string()),
+            ("lock_timeout", millis.to_string()),
+        ]);
         let (jobs, receiver) = mpsc::channel::<Job>(16_384);
         let receiver = Arc::new(Mutex::new(receiver));
         let (stop, stopped) = watch::channel(false);
