@@ -51,7 +51,12 @@ pub async fn insert_batch(conn: &mut PgConnection, batch: &[NewEvent]) -> Result
     let mut price_id = Vec::with_capacity(n);
     let mut reported_cost = Vec::with_capacity(n);
     let mut reported_currency = Vec::with_capacity(n);
-    for row in batch {
+    // The keys are claimed in one order, by (team, id hash), whatever the order of the batch: two
+    // writers (replicas, or this replica's writer connections) claiming overlapping keys then wait
+    // for each other instead of deadlocking, which failed both batches.
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_unstable_by_key(|&i| (batch[i].team_id, batch[i].id_hash));
+    for row in order.iter().map(|&i| &batch[i]) {
         let e = &row.event;
         team_id.push(row.team_id);
         id_hash.push(row.id_hash.to_vec());
@@ -153,7 +158,10 @@ pub async fn insert_batch(conn: &mut PgConnection, batch: &[NewEvent]) -> Result
 
     let mut outcome: Vec<Option<Insert>> = vec![None; n];
     for row in rows {
-        let Some(slot) = usize::try_from(row.ord - 1).ok().and_then(|i| outcome.get_mut(i)) else {
+        let position = usize::try_from(row.ord - 1)
+            .ok()
+            .and_then(|i| order.get(i).copied());
+        let Some(slot) = position.and_then(|i| outcome.get_mut(i)) else {
             continue;
         };
         *slot = if row.inserted {
