@@ -11,6 +11,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 mod common;
+#[path = "support/fault_clients.rs"]
+mod fault_clients;
 #[path = "support/private_postgres.rs"]
 mod private_postgres;
 #[path = "support/serve_process.rs"]
@@ -18,19 +20,16 @@ mod serve_process;
 #[path = "support/workload.rs"]
 mod workload;
 
+use fault_clients::{assert_exact, join_all, wait_until, Tally};
 use private_postgres::PrivatePostgres;
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
-use serde_json::Value;
 use serve_process::ServeProcess;
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-use workload::{batch_body, spend_once_fresh, stored, stored_ids, Ev, Keys, LogDir, Totals};
-
-const TEAM: &str = "faults";
+use workload::{stored_ids, Ev, Keys, LogDir, TEAM};
 
 /// One test at a time in this binary.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -53,187 +52,6 @@ fn admin_key() -> String {
     format!("tl_test_admin_{:016x}", rand::random::<u64>())
 }
 
-/// The answer to one POST /v1/events.
-enum Answer {
-    /// 200 with its report.
-    Ok(Value),
-    /// Another status, with its Retry-After header.
-    Status(u16, Option<String>),
-    /// No answer (connection refused or cut).
-    Failed,
-}
-
-async fn post(client: &reqwest::Client, address: &str, key: &str, body: &Value) -> Answer {
-    let sent = client
-        .post(format!("{address}/v1/events"))
-        .bearer_auth(key)
-        .json(body)
-        .send()
-        .await;
-    let response = match sent {
-        Ok(response) => response,
-        Err(_) => return Answer::Failed,
-    };
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if status != 200 {
-        return Answer::Status(status, retry_after);
-    }
-    // The process may die between the headers and the body: then there is no answer.
-    match response.json::<Value>().await {
-        Ok(report) => Answer::Ok(report),
-        Err(_) => Answer::Failed,
-    }
-}
-
-/// What the clients of a test saw, all together.
-#[derive(Default)]
-struct Tally {
-    /// Ids of events in batches answered 200.
-    acked: Mutex<HashSet<String>>,
-    acked_events: AtomicUsize,
-    accepted: AtomicUsize,
-    duplicates: AtomicUsize,
-    requests: AtomicUsize,
-    /// Requests that got no answer (process killed, connection refused).
-    failed: AtomicUsize,
-    /// 503 answers (all with Retry-After, else they are in `unexpected`).
-    unavailable: AtomicUsize,
-    in_flight: AtomicUsize,
-    /// Requests sent again after a 200 (as after a lost answer) or after a failure.
-    retries: AtomicUsize,
-    /// Answers no client should see, described.
-    unexpected: Mutex<Vec<String>>,
-    /// (when sent, how long it took, status; 0 for no answer) of every request.
-    samples: Mutex<Vec<(Instant, Duration, u16)>>,
-}
-
-impl Tally {
-    fn ack(&self, batch: &[Ev], report: &Value) {
-        let accepted = report["accepted"].as_u64().unwrap() as usize;
-        let duplicates = report["duplicates"].as_u64().unwrap() as usize;
-        if report["rejected"].as_array().is_none_or(|r| !r.is_empty()) || accepted + duplicates != batch.len()
-        {
-            self.unexpected
-                .lock()
-                .unwrap()
-                .push(format!("batch of {}: {report}", batch.len()));
-        }
-        self.accepted.fetch_add(accepted, SeqCst);
-        self.duplicates.fetch_add(duplicates, SeqCst);
-        self.acked_events.fetch_add(batch.len(), SeqCst);
-        self.acked
-            .lock()
-            .unwrap()
-            .extend(batch.iter().map(|e| e.id.clone()));
-    }
-
-    fn unexpected(&self, what: String) {
-        self.unexpected.lock().unwrap().push(what);
-    }
-
-    /// Sends `batch` to `address()` until it is answered 200. `wait_503` is how long to wait
-    /// after a 503 (`None`: what Retry-After says).
-    async fn send_until_acked(
-        &self,
-        client: &reqwest::Client,
-        mut address: impl FnMut() -> String,
-        key: &str,
-        batch: &[Ev],
-        wait_503: Option<Duration>,
-    ) {
-        let body = batch_body(batch, TEAM);
-        for attempt in 0.. {
-            if attempt > 0 {
-                self.retries.fetch_add(1, SeqCst);
-            }
-            let started = Instant::now();
-            self.in_flight.fetch_add(1, SeqCst);
-            self.requests.fetch_add(1, SeqCst);
-            let answer = post(client, &address(), key, &body).await;
-            self.in_flight.fetch_sub(1, SeqCst);
-            let status = match &answer {
-                Answer::Ok(_) => 200,
-                Answer::Status(status, _) => *status,
-                Answer::Failed => 0,
-            };
-            self.samples
-                .lock()
-                .unwrap()
-                .push((started, started.elapsed(), status));
-            let pause = match answer {
-                Answer::Ok(report) => return self.ack(batch, &report),
-                Answer::Status(503, Some(retry_after)) => {
-                    self.unavailable.fetch_add(1, SeqCst);
-                    let asked = Duration::from_secs(retry_after.parse().unwrap());
-                    wait_503.unwrap_or(asked)
-                }
-                Answer::Status(status, retry_after) => {
-                    self.unexpected(format!("status {status}, Retry-After {retry_after:?}"));
-                    Duration::from_millis(100)
-                }
-                Answer::Failed => {
-                    self.failed.fetch_add(1, SeqCst);
-                    Duration::from_millis(20)
-                }
-            };
-            tokio::time::sleep(pause).await;
-        }
-    }
-
-    fn assert_nothing_unexpected(&self) {
-        let unexpected = self.unexpected.lock().unwrap();
-        assert!(
-            unexpected.is_empty(),
-            "{} unexpected answers, e.g. {:?}",
-            unexpected.len(),
-            &unexpected[..unexpected.len().min(5)]
-        );
-    }
-}
-
-/// Polls `done` every 10 ms until it holds; panics with `what` after `limit`.
-async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "gave up after {limit:?} waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-async fn join_all(clients: Vec<tokio::task::JoinHandle<()>>, limit: Duration) {
-    tokio::time::timeout(limit, async {
-        for client in clients {
-            client.await.unwrap();
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("the clients did not finish within {limit:?}"));
-}
-
-/// Asserts the database and `GET /v1/spend` hold exactly `events`, each once.
-async fn assert_exact(database_url: &str, address: &str, read_key: &str, events: &[Ev]) -> Totals {
-    let expected = Totals::of(events);
-    let n = events.len() as i64;
-    let db = stored(database_url).await;
-    assert_eq!(
-        (db.rows, db.distinct_ids, db.keys),
-        (n, n, n),
-        "stored rows, distinct ids, idempotency keys"
-    );
-    assert_eq!(db.cost, expected.cost, "sum of stored costs");
-    let spend = spend_once_fresh(address, read_key, expected.requests).await;
-    assert_eq!(spend, expected, "GET /v1/spend at {address}");
-    spend
-}
-
 /// SIGKILL of the serve process while six clients post batches, twice; after each restart every
 /// event answered 200 is stored exactly once; the clients retry what got no answer, and the end
 /// state equals the workload exactly.
@@ -253,17 +71,7 @@ async fn acknowledged_events_survive_kill_9_and_retried_batches_end_with_exact_t
     let keys = Keys::create(&server.address, &admin).await;
 
     let mut rng = StdRng::seed_from_u64(0x6b11_0009);
-    let plans: Vec<Vec<Vec<Ev>>> = (0..CLIENTS)
-        .map(|c| {
-            (0..BATCHES)
-                .map(|b| {
-                    (0..BATCH)
-                        .map(|e| Ev::random(format!("c{c}-b{b}-e{e}"), &mut rng))
-                        .collect()
-                })
-                .collect()
-        })
-        .collect();
+    let plans = workload::plans(CLIENTS, BATCHES, BATCH, &mut rng);
     let events: Vec<Ev> = plans.iter().flatten().flatten().cloned().collect();
     let address = Arc::new(RwLock::new(server.address.clone()));
     let tally = Arc::new(Tally::default());
@@ -403,17 +211,7 @@ async fn database_fault(fault: DbFault) {
     let keys = Keys::create(&server.address, &admin).await;
 
     let mut rng = StdRng::seed_from_u64(0x6b11_0503);
-    let plans: Vec<Vec<Vec<Ev>>> = (0..CLIENTS)
-        .map(|c| {
-            (0..BATCHES)
-                .map(|b| {
-                    (0..BATCH)
-                        .map(|e| Ev::random(format!("c{c}-b{b}-e{e}"), &mut rng))
-                        .collect()
-                })
-                .collect()
-        })
-        .collect();
+    let plans = workload::plans(CLIENTS, BATCHES, BATCH, &mut rng);
     let events: Vec<Ev> = plans.iter().flatten().flatten().cloned().collect();
     let tally = Arc::new(Tally::default());
     let clients: Vec<_> = plans

@@ -9,6 +9,8 @@ use serde_json::{json, Value};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+/// The team of every event.
+pub const TEAM: &str = "faults";
 pub const PROVIDER: &str = "acme";
 pub const MODEL: &str = "meter-1";
 /// Rates per million tokens, as sent to `PUT /v1/prices`.
@@ -66,6 +68,21 @@ impl Ev {
             + Decimal::from(self.cache_read) * per_token(CACHE_READ_RATE)
             + Decimal::from(self.output) * per_token(OUTPUT_RATE)
     }
+}
+
+/// For each of `clients`, `batches` batches of `batch` new events (ids `c<client>-b<batch>-e<n>`).
+pub fn plans(clients: usize, batches: usize, batch: usize, rng: &mut impl Rng) -> Vec<Vec<Vec<Ev>>> {
+    (0..clients)
+        .map(|c| {
+            (0..batches)
+                .map(|b| {
+                    (0..batch)
+                        .map(|e| Ev::random(format!("c{c}-b{b}-e{e}"), rng))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The body of a batch.
