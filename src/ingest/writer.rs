@@ -223,7 +223,12 @@ impl Worker {
             }
             Err(error) => {
                 let unavailable = matches!(error, ApiError::Unavailable);
-                tracing::warn!(events = total, error = %error, "event batch not committed");
+                // The cause chain, logged here once: each request is answered an opaque error.
+                let cause = match &error {
+                    ApiError::Internal(cause) => format!("{cause:#}"),
+                    other => other.to_string(),
+                };
+                tracing::warn!(events = total, error = %cause, "event batch not committed");
                 for job in jobs {
                     let answer = if unavailable {
                         ApiError::Unavailable

@@ -1,5 +1,6 @@
 //! `POST /v1/events` (ingest) and `GET /v1/events` (raw listing).
 
+use super::caller::BoundedCaller;
 use super::query::QueryParams;
 use crate::auth::Caller;
 use crate::domain::money::format_amount;
@@ -32,7 +33,7 @@ use serde::Serialize;
 pub async fn post_events(
     req: HttpRequest,
     payload: web::Payload,
-    caller: Caller,
+    caller: BoundedCaller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Ingest)?;

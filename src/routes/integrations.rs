@@ -1,7 +1,7 @@
 //! `POST /v1/integrations/litellm`: LiteLLM's generic API logger. Each StandardLoggingPayload
 //! becomes a usage event through the same path as `POST /v1/events` (see `ingest::litellm`).
 
-use crate::auth::Caller;
+use super::caller::BoundedCaller;
 use crate::domain::Scope;
 use crate::error::ApiError;
 use crate::ingest::decode::{body_format, frame};
@@ -31,7 +31,7 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 pub async fn post_litellm(
     req: HttpRequest,
     payload: web::Payload,
-    caller: Caller,
+    caller: BoundedCaller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Ingest)?;

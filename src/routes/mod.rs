@@ -8,6 +8,7 @@ pub mod aliases;
 pub mod body;
 pub mod budget_input;
 pub mod budgets;
+pub mod caller;
 pub mod check;
 pub mod events;
 pub mod health;

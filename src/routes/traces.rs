@@ -1,7 +1,7 @@
 //! `POST /v1/traces`: an OTLP/HTTP traces receiver. GenAI spans become usage events through the
 //! same path as `POST /v1/events` (see `ingest::otlp` for the mapping).
 
-use crate::auth::Caller;
+use super::caller::BoundedCaller;
 use crate::domain::Scope;
 use crate::error::ApiError;
 use crate::ingest::otlp::{self, Encoding, TeamSource};
@@ -31,7 +31,7 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 pub async fn post_traces(
     req: HttpRequest,
     payload: web::Payload,
-    caller: Caller,
+    caller: BoundedCaller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Ingest)?;
