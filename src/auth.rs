@@ -233,7 +233,16 @@ impl FromRequest for Caller {
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
-            authenticate(&state, header.as_deref()).await
+            // A stalled database answers nothing: a lookup it does not answer in time is a 503
+            // with Retry-After on every route, not a request that hangs as long as it does.
+            match tokio::time::timeout(state.config.db_timeout, authenticate(&state, header.as_deref())).await
+            {
+                Ok(caller) => caller,
+                Err(_) => {
+                    tracing::warn!("the API key lookup did not finish within the database timeout");
+                    Err(ApiError::Unavailable)
+                }
+            }
         })
     }
 }

@@ -498,7 +498,7 @@ async fn a_duplicate_storm_over_three_replicas_stores_each_id_once_with_exact_sp
 /// transaction; in the freeze above: a backend stopped mid-query) costs an ingest request the
 /// database timeout, then a 503 with Retry-After, rather than as long as the database hangs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_ingest_request_whose_key_lookup_hangs_is_answered_503_within_the_timeout() {
+async fn a_request_whose_key_lookup_hangs_is_answered_503_within_the_timeout() {
     let _serial = SERIAL.lock().await;
     let app = common::spawn_app_with(|config| config.db_timeout = Duration::from_millis(1_000)).await;
     let key = app.create_key("ingest", None).await;
@@ -530,6 +530,21 @@ async fn an_ingest_request_whose_key_lookup_hangs_is_answered_503_within_the_tim
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
     assert!(waited < Duration::from_secs(3), "answered after {waited:?}");
+    // Every other route authenticates within the same bound.
+    let read = {
+        let asked = Instant::now();
+        let response = client
+            .get(app.url("/v1/spend?group_by=team"))
+            .bearer_auth(&key)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "1");
+        asked.elapsed()
+    };
+    assert!(read < Duration::from_secs(3), "spend answered after {read:?}");
 
     lock.rollback().await.unwrap();
     let response = app.post_events_with(&key, &event).await;
