@@ -208,6 +208,7 @@ async fn start_service(database_url: &str) -> Service {
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
         )
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .expect("starting the service");
     let client = reqwest::Client::builder()
