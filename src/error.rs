@@ -145,6 +145,18 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<tokenledger_events::decode::BodyError> for ApiError {
+    /// A body refused whole by `ingest::decode`.
+    fn from(error: tokenledger_events::decode::BodyError) -> Self {
+        use tokenledger_events::decode::BodyError;
+        match error {
+            BodyError::UnsupportedMediaType(message) => Self::UnsupportedMediaType(message),
+            BodyError::Malformed(message) => Self::bad_request("malformed_body", message),
+            BodyError::BatchTooLarge(message) => Self::unprocessable("batch_too_large", message),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     /// A database that cannot be reached is a 503 the client may retry; anything else is a bug.
     fn from(error: sqlx::Error) -> Self {

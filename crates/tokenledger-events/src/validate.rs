@@ -1,10 +1,10 @@
 //! Raw event → `UsageEvent`: every rule of SPEC "Usage events", each failure a per-event
 //! rejection with a stable code.
 
-use super::decode::RawEvent;
-use super::normalize::{normalize, UsageFormat};
-use crate::domain::money::decimal_from_json;
-use crate::domain::{normalize_model, normalize_provider, EventError, ServiceTier, UsageEvent};
+use crate::decode::RawEvent;
+use crate::money::decimal_from_json;
+use crate::normalize::{normalize, UsageFormat};
+use crate::{normalize_model, normalize_provider, EventError, ServiceTier, UsageEvent};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::collections::BTreeMap;
 
@@ -215,7 +215,7 @@ fn tags(pairs: Vec<(String, String)>) -> Result<BTreeMap<String, String>, EventE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::decode::decode_event;
+    use crate::decode::decode_event;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()

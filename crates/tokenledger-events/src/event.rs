@@ -1,13 +1,13 @@
 //! A validated usage event and the per-event rejection the ingest path reports.
 
-use super::{ServiceTier, Usage};
+use crate::{ServiceTier, Usage};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// One model call, valid by construction (see `ingest::validate`).
+/// One model call, valid by construction (see `validate`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageEvent {
     /// The gateway's idempotency key, unique per team.
@@ -92,7 +92,8 @@ fn truncate(digest: [u8; 32]) -> [u8; 16] {
 }
 
 /// Why one event of a request was rejected. The other events of the request are unaffected.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventError {
     /// A stable snake_case code (see docs/api.md for the list).
     pub code: &'static str,
