@@ -125,8 +125,10 @@ impl ResponseError for ApiError {
                 format!("internal error (request id {request_id})")
             }
             other => {
-                tracing::debug!(request_id = %request_id, code = other.code(), "{other}");
-                other.to_string()
+                // Messages quote what was sent; a huge value must not come back whole.
+                let message = tokenledger_events::event::bounded(other.to_string());
+                tracing::debug!(request_id = %request_id, code = other.code(), "{message}");
+                message
             }
         };
         let mut response = HttpResponse::build(self.status_code());

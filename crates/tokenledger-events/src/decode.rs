@@ -1,6 +1,7 @@
 //! Body → raw events. A body that is not JSON (or NDJSON) at all is a 400 and nothing is stored;
 //! an element that is JSON but not a well-typed event is rejected alone.
 
+use crate::event::bounded;
 use crate::EventError;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
@@ -100,9 +101,9 @@ pub struct Framed<'a> {
 /// 400s (not JSON, not an object or array) or 422s (over `TOKENLEDGER_MAX_BATCH`).
 pub fn frame(body: &[u8], format: BodyFormat, max_batch: usize) -> Result<Framed<'_>, BodyError> {
     let malformed = |detail: String| {
-        BodyError::Malformed(format!(
+        BodyError::Malformed(bounded(format!(
             "the body is not valid JSON: {detail}; nothing was stored"
-        ))
+        )))
     };
     let too_many = |n: usize| {
         BodyError::BatchTooLarge(format!(

@@ -38,7 +38,10 @@ pub fn validate(raw: RawEvent, now: DateTime<Utc>) -> Result<UsageEvent, EventEr
         .map_err(|e| {
             EventError::new(
                 "invalid_timestamp",
-                format!("timestamp {timestamp:?} is not RFC 3339 (e.g. 2026-11-24T10:15:02.123Z): {e}"),
+                format!(
+                    "timestamp {} is not RFC 3339 (e.g. 2026-11-24T10:15:02.123Z): {e}",
+                    quoted(&timestamp)
+                ),
             )
         })?
         .to_utc();
@@ -82,7 +85,10 @@ pub fn validate(raw: RawEvent, now: DateTime<Utc>) -> Result<UsageEvent, EventEr
         Some(tier) => ServiceTier::parse(&tier).ok_or_else(|| {
             EventError::new(
                 "invalid_service_tier",
-                format!("service_tier {tier:?} is not one of standard, batch, priority, flex"),
+                format!(
+                    "service_tier {} is not one of standard, batch, priority, flex",
+                    quoted(&tier)
+                ),
             )
         })?,
     };
@@ -92,7 +98,10 @@ pub fn validate(raw: RawEvent, now: DateTime<Utc>) -> Result<UsageEvent, EventEr
         Some(name) => UsageFormat::parse(name).ok_or_else(|| {
             EventError::new(
                 "unknown_usage_format",
-                format!("usage_format {name:?} is not one of canonical, openai, anthropic, bedrock, gemini"),
+                format!(
+                    "usage_format {} is not one of canonical, openai, anthropic, bedrock, gemini",
+                    quoted(name)
+                ),
             )
         })?,
     };
@@ -123,7 +132,10 @@ pub fn validate(raw: RawEvent, now: DateTime<Utc>) -> Result<UsageEvent, EventEr
         Some(c) => {
             return Err(EventError::new(
                 "invalid_currency",
-                format!("currency {c:?} is not an ISO 4217 code such as USD or EUR"),
+                format!(
+                    "currency {} is not an ISO 4217 code such as USD or EUR",
+                    quoted(&c)
+                ),
             ))
         }
     };
@@ -142,6 +154,15 @@ pub fn validate(raw: RawEvent, now: DateTime<Utc>) -> Result<UsageEvent, EventEr
         reported_cost,
         reported_currency,
     })
+}
+
+/// A value sent, quoted for a message: its first 64 characters, so a message stays short.
+fn quoted(value: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    match value.char_indices().nth(MAX_CHARS) {
+        None => format!("{value:?}"),
+        Some((end, _)) => format!("{:?}...", &value[..end]),
+    }
 }
 
 fn missing(field: &str) -> EventError {
@@ -278,6 +299,17 @@ mod tests {
             "timestamp_out_of_range"
         );
         assert!(at("2001-01-01T00:00:00+05:30").is_ok());
+    }
+
+    #[test]
+    fn values_quoted_in_messages_are_cut() {
+        let long = "x".repeat(100_000);
+        let error = check(&with(&format!(", \"service_tier\": \"{long}\""))).unwrap_err();
+        assert_eq!(error.code, "invalid_service_tier");
+        assert!(error.message.len() < 200, "{}", error.message);
+        assert!(error
+            .message
+            .ends_with("is not one of standard, batch, priority, flex"));
     }
 
     #[test]

@@ -132,14 +132,25 @@ pub fn map_request(request: &ExportTraceServiceRequest, team: &TeamSource<'_>) -
                 None => mapped.ignored += 1,
                 Some(event) => {
                     mapped.events.push(event);
-                    mapped
-                        .labels
-                        .push(format!("span {} {:?}", hex::encode(&span.span_id), span.name));
+                    mapped.labels.push(label(span));
                 }
             }
         }
     }
     mapped
+}
+
+/// `span <hex id> "<name>"` for messages, both cut short: the answer quotes it for each rejected
+/// span, and neither an id nor a name sent is bounded in size.
+fn label(span: &Span) -> String {
+    const MAX_CHARS: usize = 64;
+    let mut id = hex::encode(span.span_id.get(..16).unwrap_or(&span.span_id));
+    if span.span_id.len() > 16 {
+        id.push_str("...");
+    }
+    let name: String = span.name.chars().take(MAX_CHARS).collect();
+    let cut = if name.len() < span.name.len() { "..." } else { "" };
+    format!("span {id} {name:?}{cut}")
 }
 
 const INPUT: &str = "gen_ai.usage.input_tokens";
