@@ -133,14 +133,22 @@ pub fn frame(body: &[u8], format: BodyFormat, max_batch: usize) -> Result<Framed
             }
         }
         BodyFormat::Ndjson => {
-            let text = std::str::from_utf8(body).map_err(|e| malformed(format!("invalid UTF-8 ({e})")))?;
-            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            // Line by line, bytes first: a line that is not UTF-8 is rejected alone, like any other
+            // line that is not JSON. Lines end at \n, with an optional \r, as `str::lines` has it.
+            let lines: Vec<&[u8]> = body
+                .split(|&b| b == b'\n')
+                .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+                .filter(|line| !std::str::from_utf8(line).is_ok_and(|l| l.trim().is_empty()))
+                .collect();
             if lines.len() > max_batch {
                 return Err(too_many(lines.len()));
             }
             let items = lines
                 .into_iter()
                 .map(|line| {
+                    let line = std::str::from_utf8(line).map_err(|e| {
+                        EventError::new("invalid_json", format!("this line is not valid UTF-8: {e}"))
+                    })?;
                     serde_json::from_str::<&RawValue>(line).map_err(|e| {
                         EventError::new("invalid_json", format!("this line is not valid JSON: {e}"))
                     })
@@ -340,6 +348,14 @@ mod tests {
     fn ndjson_skips_blank_lines_and_rejects_bad_lines_alone() {
         let decoded = decode(b"{\"id\": \"a\"}\n\n not json\n", BodyFormat::Ndjson, 10).unwrap();
         assert_eq!(decoded.events.len(), 2);
+        assert_eq!(decoded.events[1].as_ref().unwrap_err().code, "invalid_json");
+    }
+
+    #[test]
+    fn an_ndjson_line_that_is_not_utf8_is_rejected_alone() {
+        let decoded = decode(b"{\"id\": \"a\"}\r\n{\"id\": \"\xff\"}\n", BodyFormat::Ndjson, 10).unwrap();
+        assert_eq!(decoded.events.len(), 2);
+        assert!(decoded.events[0].is_ok());
         assert_eq!(decoded.events[1].as_ref().unwrap_err().code, "invalid_json");
     }
 
