@@ -15,6 +15,13 @@ const MAX_NAME_CHARS: usize = 256;
 const MAX_TAGS: usize = 16;
 const MAX_TAG_KEY_CHARS: usize = 64;
 
+/// The bound on a reported cost. Spend rollups sum costs into NUMERIC(38, 12), which holds less
+/// than 10^26: below 10^15 per event, even 10^11 events of one team, model and hour still fit,
+/// where a few events near 10^26 would make every rollup pass over them fail.
+fn max_cost() -> rust_decimal::Decimal {
+    rust_decimal::Decimal::from(1_000_000_000_000_000_u64)
+}
+
 /// The earliest accepted event time. Generative AI usage before 2000 is a client bug.
 pub fn earliest_timestamp() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
@@ -115,10 +122,10 @@ pub fn validate(raw: RawEvent, now: DateTime<Utc>) -> Result<UsageEvent, EventEr
             .map(|c| {
                 if c.is_sign_negative() && !c.is_zero() {
                     Err(EventError::new("invalid_cost", "cost must not be negative"))
-                } else if c.scale() > 12 || c.trunc().to_string().len() > 26 {
+                } else if c.scale() > 12 || c >= max_cost() {
                     Err(EventError::new(
                         "invalid_cost",
-                        "cost has more than 12 decimals or 26 integer digits",
+                        "cost must be below 10^15 with at most 12 decimals",
                     ))
                 } else {
                     Ok(c)
@@ -277,12 +284,23 @@ mod tests {
             (with(r#", "usage_format": "cohere""#), "unknown_usage_format"),
             (with(r#", "cost": "-1""#), "invalid_cost"),
             (with(r#", "cost": "abc""#), "invalid_cost"),
+            (with(r#", "cost": "1000000000000000""#), "invalid_cost"),
+            (with(r#", "cost": 1e15"#), "invalid_cost"),
             (with(r#", "currency": "dollars""#), "invalid_currency"),
             (with(r#", "project": "a\u0000b""#), "invalid_field"),
         ];
         for (json, code) in cases {
             assert_eq!(check(&json).unwrap_err().code, code, "{json}");
         }
+    }
+
+    #[test]
+    fn the_largest_cost_is_just_below_ten_to_the_fifteen() {
+        let e = check(&with(r#", "cost": "999999999999999.999999999999""#)).unwrap();
+        assert_eq!(
+            e.reported_cost,
+            Some(rust_decimal::Decimal::from_str_exact("999999999999999.999999999999").unwrap())
+        );
     }
 
     #[test]
