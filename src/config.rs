@@ -48,6 +48,9 @@ pub struct Config {
     pub db_timeout: Duration,
     /// HTTP worker threads.
     pub http_workers: usize,
+    /// How long a client has to send a request's body, from the request's arrival
+    /// (`TOKENLEDGER_BODY_TIMEOUT_SECS`); after it the answer is 408 and the connection is closed.
+    pub body_timeout: Duration,
     /// How often the price catalog is reloaded to see other replicas' changes.
     pub catalog_refresh: Duration,
     /// How often the rollup job runs a pass (`TOKENLEDGER_ROLLUP_INTERVAL_MS`).
@@ -172,6 +175,7 @@ impl Config {
             writer_queue_events: number("TOKENLEDGER_WRITER_QUEUE_EVENTS", 200_000)?,
             db_timeout: Duration::from_millis(u64::try_from(number("TOKENLEDGER_DB_TIMEOUT_MS", 5_000)?)?),
             http_workers: number("TOKENLEDGER_HTTP_WORKERS", cores)?,
+            body_timeout: Duration::from_secs(u64::try_from(number("TOKENLEDGER_BODY_TIMEOUT_SECS", 30)?)?),
             catalog_refresh: Duration::from_secs(u64::try_from(number(
                 "TOKENLEDGER_CATALOG_REFRESH_SECS",
                 5,

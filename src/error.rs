@@ -30,6 +30,9 @@ pub enum ApiError {
     /// 405: the path exists, with other methods.
     #[error("this path does not take this method; it takes {}", allowed.join(", "))]
     MethodNotAllowed { allowed: Vec<String> },
+    /// 408: the body did not arrive within `TOKENLEDGER_BODY_TIMEOUT_SECS`; nothing was stored.
+    #[error("the request body was not received within {seconds} s (TOKENLEDGER_BODY_TIMEOUT_SECS); nothing was stored")]
+    RequestTimeout { seconds: u64 },
     /// 409.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
@@ -90,6 +93,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::RequestTimeout { .. } => "request_timeout",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Overloaded => "overloaded",
@@ -107,6 +111,7 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -134,6 +139,10 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, Self::Overloaded | Self::Unavailable) {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+        }
+        if let Self::RequestTimeout { .. } = self {
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            response.force_close();
         }
         if let Self::MethodNotAllowed { allowed } = self {
             response.insert_header((header::ALLOW, allowed.join(", ")));

@@ -9,6 +9,7 @@ pub mod body;
 pub mod budget_input;
 pub mod budgets;
 pub mod check;
+pub mod deadline;
 pub mod events;
 pub mod health;
 pub mod integrations;
@@ -111,10 +112,13 @@ pub fn extractor_errors(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(1024 * 1024)
-            .error_handler(|err, _| {
+            .error_handler(|err, req| {
                 let error = match &err {
                     actix_web::error::JsonPayloadError::ContentType => {
                         ApiError::UnsupportedMediaType("send Content-Type: application/json".into())
+                    }
+                    actix_web::error::JsonPayloadError::Payload(payload) if deadline::is_timeout(payload) => {
+                        body_timeout(req)
                     }
                     actix_web::error::JsonPayloadError::Overflow { limit }
                     | actix_web::error::JsonPayloadError::OverflowKnownLength { limit, .. } => {
@@ -153,14 +157,27 @@ pub async fn read_body(
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request("malformed_body", format!("could not read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            if deadline::is_timeout(&e) {
+                body_timeout(req)
+            } else {
+                ApiError::bad_request("malformed_body", format!("could not read the body: {e}"))
+            }
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// The 408 of a body that did not arrive within the deadline (`deadline`).
+fn body_timeout(req: &HttpRequest) -> ApiError {
+    let seconds = req
+        .app_data::<web::Data<crate::startup::AppState>>()
+        .map_or(0, |state| state.config.body_timeout.as_secs());
+    ApiError::RequestTimeout { seconds }
 }
 
 /// Each documented path, split into segments (`{...}` matches any one segment), with its methods.
