@@ -171,6 +171,13 @@ impl From<tokenledger_events::decode::BodyError> for ApiError {
 impl From<sqlx::Error> for ApiError {
     /// A database that cannot be reached is a 503 the client may retry; anything else is a bug.
     fn from(error: sqlx::Error) -> Self {
+        if is_nul_in_text(&error) {
+            return Self::bad_request(
+                "invalid_text",
+                "a text value (a parameter or a field) contains a NUL character (\\u0000), which cannot be \
+                 stored or searched for; remove it",
+            );
+        }
         if is_unavailable(&error) {
             tracing::warn!(error = %error, "database unavailable");
             Self::Unavailable
@@ -178,6 +185,13 @@ impl From<sqlx::Error> for ApiError {
             Self::Internal(anyhow::Error::new(error).context("database query failed"))
         }
     }
+}
+
+/// Whether PostgreSQL refused a NUL character: text cannot hold `\0` (22021, "invalid byte
+/// sequence for encoding UTF8: 0x00") nor can jsonb (22P05). Rust strings are UTF-8, so that is the
+/// only way a client's text reaches these errors; it is the client's mistake, not ours.
+fn is_nul_in_text(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22021" | "22P05")))
 }
 
 /// Whether a database error means "cannot reach the database right now" rather than a bad query.

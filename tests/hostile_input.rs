@@ -35,7 +35,11 @@ async fn stored(app: &TestApp, pool: &sqlx::PgPool) -> (i64, i64) {
 /// Sends one case and says what was wrong with the answer, if anything.
 async fn run(app: &TestApp, pool: &sqlx::PgPool, case: &Case) -> Result<(), String> {
     let before = stored(app, pool).await;
-    let mut request = app.client.post(app.url(case.path)).bearer_auth(&app.admin_key);
+    let method: reqwest::Method = case.method.parse().unwrap();
+    let mut request = app
+        .client
+        .request(method, app.url(case.path))
+        .bearer_auth(&app.admin_key);
     if let Some(ct) = &case.content_type {
         request = request.header("content-type", ct);
     }

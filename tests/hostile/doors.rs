@@ -549,5 +549,27 @@ pub fn other_doors() -> Vec<Case> {
     b.json("a NUL in a budget name", json!({"name": "b\u{0}", "team": "t", "period": "monthly", "amount": "10", "currency": "USD", "thresholds": [100]}), refused(422, "invalid_name"))
         .json("a NUL in a budget team", json!({"name": "b", "team": "t\u{0}", "period": "monthly", "amount": "10", "currency": "USD", "thresholds": [100]}), refused(422, "invalid_team"));
     cases.extend(b.cases);
+    // Filters reach SQL as text parameters: PostgreSQL's 22021 for a NUL was a 500 (schemathesis).
+    for path in [
+        "/v1/prices?provider=a%00b",
+        "/v1/aliases?provider=%00",
+        "/v1/budgets?team=t%00",
+        "/v1/events?team=t%00",
+        "/v1/spend?team=t%00&group_by=team",
+        "/v1/unpriced?team=%00",
+        "/v1/alerts?team=%00",
+        "/v1/teams?currency=US%00",
+    ] {
+        cases.push(Case {
+            category: "nul_elsewhere",
+            label: format!("GET {path}"),
+            method: "GET",
+            path,
+            content_type: None,
+            encoding: None,
+            body: Vec::new(),
+            expect: refused(400, "invalid_text"),
+        });
+    }
     cases
 }

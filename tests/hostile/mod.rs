@@ -130,6 +130,8 @@ pub fn accepted() -> Expect {
 pub struct Case {
     pub category: &'static str,
     pub label: String,
+    /// POST, or GET for the query-string cases (`path` then carries the query).
+    pub method: &'static str,
     pub path: &'static str,
     pub content_type: Option<String>,
     pub encoding: Option<&'static str>,
@@ -175,6 +177,7 @@ impl Cases {
         self.cases.push(Case {
             category: self.category,
             label: label.into(),
+            method: "POST",
             path: self.path,
             content_type,
             encoding,
