@@ -19,6 +19,7 @@ pub mod middleware;
 pub mod prices;
 pub mod query;
 pub mod reprice;
+pub mod schema;
 pub mod spend;
 pub mod traces;
 pub mod unpriced;

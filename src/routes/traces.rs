@@ -14,12 +14,13 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 /// `ExportTraceServiceResponse` in the request's encoding, with `partialSuccess` naming rejected
 /// spans. Sent only after the events are committed; a re-sent export is counted once.
 #[utoipa::path(
-    request_body(content = Object, description = "OTLP ExportTraceServiceRequest: application/x-protobuf or application/json (OTLP/JSON); Content-Encoding: gzip accepted",
-                 content_type = "application/x-protobuf"),
+    request_body(description = "OTLP ExportTraceServiceRequest: application/x-protobuf or application/json (OTLP/JSON); Content-Encoding: gzip accepted",
+                 content((Object = "application/json"), (super::schema::ProtobufBody = "application/x-protobuf"))),
     responses(
         (status = 200, description = "ExportTraceServiceResponse, in the request's encoding; partialSuccess.rejectedSpans counts spans with usage that could not be stored", content_type = "application/json"),
         (status = 400, description = "Undecodable body; nothing stored", body = crate::error::ErrorBody),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 408, description = "The body did not arrive within TOKENLEDGER_BODY_TIMEOUT_SECS", body = crate::error::ErrorBody),
         (status = 413, description = "Body, or decompressed body, over TOKENLEDGER_MAX_BODY", body = crate::error::ErrorBody),
         (status = 415, description = "Not protobuf or JSON, or an encoding other than gzip", body = crate::error::ErrorBody),
         (status = 422, description = "More GenAI spans than TOKENLEDGER_MAX_BATCH", body = crate::error::ErrorBody),

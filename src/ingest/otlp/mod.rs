@@ -89,6 +89,11 @@ pub fn decode(body: &[u8], encoding: Encoding) -> Result<ExportTraceServiceReque
                 ),
             )
         }),
+        // serde reads a struct from a JSON array too (by position); OTLP/JSON is an object.
+        Encoding::Json if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') => Err(ApiError::bad_request(
+            "malformed_body",
+            "the body is not an OTLP/JSON ExportTraceServiceRequest: it must be a JSON object; nothing was stored",
+        )),
         Encoding::Json => serde_json::from_slice(body).map_err(|e| {
             ApiError::bad_request(
                 "malformed_body",
