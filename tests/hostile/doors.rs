@@ -184,9 +184,19 @@ pub fn traces() -> Vec<Case> {
             otlp(0, 0),
         )
         .json(
-            "100k empty spans (ignored)",
+            "100k empty spans (ignored; 10 x TOKENLEDGER_MAX_BATCH is the most)",
             export(vec![json!({}); 100_000]),
             otlp(0, 0),
+        )
+        .add(
+            "3.5 million empty spans in 10 MiB (once 420 MB of memory)",
+            [
+                br#"{"resourceSpans":[{"scopeSpans":[{"spans":["#.to_vec(),
+                vec!["{}"; 3_495_000].join(",").into_bytes(),
+                b"]}]}]}".to_vec(),
+            ]
+            .concat(),
+            refused(422, "batch_too_large"),
         )
         .json(
             format!("{} GenAI spans", MAX_BATCH + 1),
@@ -238,6 +248,25 @@ pub fn traces() -> Vec<Case> {
         malformed(),
     )
     .add("an empty protobuf body (an empty export)", vec![], otlp(0, 0))
+    .add(
+        "5 million empty protobuf spans in 10 MiB (once 620 MB of memory)",
+        {
+            // ExportTraceServiceRequest { resource_spans: [{ scope_spans: [{ spans: [{}; n] }] }] }
+            let varint = |mut n: usize| {
+                let mut out = Vec::new();
+                while n >= 0x80 {
+                    out.push((n as u8) | 0x80);
+                    n >>= 7;
+                }
+                out.push(n as u8);
+                out
+            };
+            let scope = [0x12, 0x00].repeat(5_000_000);
+            let resource = [vec![0x12], varint(scope.len()), scope].concat();
+            [vec![0x0a], varint(resource.len()), resource].concat()
+        },
+        refused(422, "batch_too_large"),
+    )
     .full(
         "a gzip bomb (64 MiB of zeros)",
         Some("application/x-protobuf".into()),

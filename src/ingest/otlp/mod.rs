@@ -33,6 +33,7 @@
 //! span. A span that has usage but cannot become a valid event (no team, no model, ...) is a
 //! rejected span in the OTLP partial-success answer, with its span id and the reason.
 
+pub mod limit;
 pub mod proto;
 
 use crate::domain::{EventError, ServiceTier};
