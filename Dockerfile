@@ -10,6 +10,7 @@ COPY .sqlx ./.sqlx
 COPY migrations ./migrations
 COPY catalog ./catalog
 COPY src ./src
+COPY crates ./crates
 RUN cargo build --release --locked --bin tokenledger
 
 FROM debian:bookworm-slim

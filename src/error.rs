@@ -132,13 +132,19 @@ impl ResponseError for ApiError {
                 format!("internal error (request id {request_id})")
             }
             other => {
-                tracing::debug!(request_id = %request_id, code = other.code(), "{other}");
-                other.to_string()
+                // Messages quote what was sent; a huge value must not come back whole.
+                let message = tokenledger_events::event::bounded(other.to_string());
+                tracing::debug!(request_id = %request_id, code = other.code(), "{message}");
+                message
             }
         };
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, Self::Overloaded | Self::Unavailable) {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+        }
+        if let Self::RequestTimeout { .. } = self {
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            response.force_close();
         }
         if let Self::MethodNotAllowed { allowed } = self {
             response.insert_header((header::ALLOW, allowed.join(", ")));
@@ -152,9 +158,28 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<tokenledger_events::decode::BodyError> for ApiError {
+    /// A body refused whole by `ingest::decode`.
+    fn from(error: tokenledger_events::decode::BodyError) -> Self {
+        use tokenledger_events::decode::BodyError;
+        match error {
+            BodyError::UnsupportedMediaType(message) => Self::UnsupportedMediaType(message),
+            BodyError::Malformed(message) => Self::bad_request("malformed_body", message),
+            BodyError::BatchTooLarge(message) => Self::unprocessable("batch_too_large", message),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     /// A database that cannot be reached is a 503 the client may retry; anything else is a bug.
     fn from(error: sqlx::Error) -> Self {
+        if is_nul_in_text(&error) {
+            return Self::bad_request(
+                "invalid_text",
+                "a text value (a parameter or a field) contains a NUL character (\\u0000), which cannot be \
+                 stored or searched for; remove it",
+            );
+        }
         if is_unavailable(&error) {
             tracing::warn!(error = %error, "database unavailable");
             Self::Unavailable
@@ -162,6 +187,13 @@ impl From<sqlx::Error> for ApiError {
             Self::Internal(anyhow::Error::new(error).context("database query failed"))
         }
     }
+}
+
+/// Whether PostgreSQL refused a NUL character: text cannot hold `\0` (22021, "invalid byte
+/// sequence for encoding UTF8: 0x00") nor can jsonb (22P05). Rust strings are UTF-8, so that is the
+/// only way a client's text reaches these errors; it is the client's mistake, not ours.
+fn is_nul_in_text(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22021" | "22P05")))
 }
 
 /// Whether a database error means "cannot reach the database right now" rather than a bad query.

@@ -322,7 +322,7 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .configure(routes::extractor_errors)
-                .wrap(from_fn(routes::middleware::body_deadline))
+                .wrap(from_fn(routes::deadline::body_deadline))
                 .wrap(from_fn(routes::middleware::observe))
                 .into_utoipa_app()
                 .configure(routes::configure)

@@ -337,7 +337,11 @@ fn timestamp(raw: &RawValue) -> Result<String, EventError> {
         return Ok(naive.and_utc().to_rfc3339());
     }
     let seconds = crate::domain::money::parse_decimal(text).map_err(|_| invalid())?;
-    let nanos = (seconds * Decimal::from(1_000_000_000_u32)).trunc();
+    // Checked: `Decimal`'s `*` panics on overflow, and `1e27` seconds is a valid decimal.
+    let nanos = seconds
+        .checked_mul(Decimal::from(1_000_000_000_u32))
+        .ok_or_else(invalid)?
+        .trunc();
     let nanos = i64::try_from(nanos).map_err(|_| invalid())?;
     Ok(DateTime::from_timestamp_nanos(nanos).to_rfc3339())
 }

@@ -43,12 +43,13 @@
 //! failures that carry no usage (`litellm_failure`). The OTLP answer is OTLP's own: 200 with a
 //! partial success naming each rejected span; LiteLLM's is the `IngestReport` of `/v1/events`.
 
-pub mod decode;
 pub mod litellm;
-pub mod normalize;
 pub mod otlp;
-pub mod validate;
 pub mod writer;
+
+// Steps 2 to 4 are pure and live in the lean `tokenledger-events` crate (fuzzed on their own in
+// `fuzz/`), re-exported at their old paths.
+pub use tokenledger_events::{decode, normalize, validate};
 
 use crate::domain::EventError;
 use crate::error::ApiError;

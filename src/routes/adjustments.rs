@@ -69,7 +69,7 @@ pub struct AdjustmentInput {
     /// Default: now. Events already stored keep their cost until re-priced (`POST /v1/reprice`).
     effective_from: Option<DateTime<Utc>>,
     /// A decimal string or number, read exactly: 0 to 100, at most 12 decimals.
-    #[schema(value_type = String)]
+    #[schema(value_type = super::schema::DecimalInput)]
     factor: Box<RawValue>,
     note: Option<String>,
 }
@@ -126,6 +126,8 @@ fn to_new(input: AdjustmentInput, now: DateTime<Utc>) -> Result<NewAdjustment, A
     responses(
         (status = 200, body = PutAdjustmentsAnswer), (status = 400, body = crate::error::ErrorBody),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 408, description = "The body did not arrive within TOKENLEDGER_BODY_TIMEOUT_MS", body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody), (status = 415, description = "Not Content-Type: application/json", body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)
     )
 )]

@@ -62,8 +62,8 @@ pub struct AlertPage {
     params(
         ("budget" = Option<i64>, Query, description = "Only this budget's alerts"),
         ("team" = Option<String>, Query, description = "Filter; repeatable"),
-        ("limit" = Option<i64>, Query, description = "1 to 1000, default 100"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100"),
+        ("cursor" = Option<i64>, Query, description = "next_cursor of the previous page"),
     ),
     responses((status = 200, body = AlertPage), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody))

@@ -44,7 +44,7 @@ pub struct AliasList {
 /// The model aliases, optionally of one provider, by provider and alias.
 #[utoipa::path(
     params(("provider" = Option<String>, Query)),
-    responses((status = 200, body = AliasList), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody))
+    responses((status = 200, body = AliasList), (status = 400, description = "A malformed parameter (e.g. text with a NUL character)", body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody))
 )]
 #[get("/v1/aliases")]
 pub async fn list_aliases(
@@ -123,7 +123,9 @@ fn to_alias(input: AliasInput, catalog: &Catalog) -> Result<Alias, ApiError> {
     responses(
         (status = 200, body = PutAliasesAnswer),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 408, description = "The body did not arrive within TOKENLEDGER_BODY_TIMEOUT_MS", body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody), (status = 415, description = "Not Content-Type: application/json", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)
     )
 )]
 #[put("/v1/aliases")]

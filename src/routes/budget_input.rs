@@ -39,7 +39,7 @@ pub struct NewBudgetBody {
     /// daily, weekly or monthly.
     period: Option<String>,
     /// A positive decimal string (or number, read exactly).
-    #[schema(value_type = String)]
+    #[schema(value_type = Option<super::schema::DecimalInput>)]
     amount: Option<Box<RawValue>>,
     /// ISO 4217 code; default USD.
     currency: Option<String>,
@@ -58,7 +58,7 @@ pub struct NewBudgetBody {
 #[serde(deny_unknown_fields)]
 pub struct BudgetPatch {
     name: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<super::schema::DecimalInput>)]
     amount: Option<Box<RawValue>>,
     #[schema(value_type = Option<Vec<i32>>)]
     thresholds: Option<Vec<serde_json::Value>>,

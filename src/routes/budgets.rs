@@ -150,6 +150,8 @@ async fn after_write(state: &AppState, budget_id: Option<i64>) {
     request_body = NewBudgetBody,
     responses((status = 201, body = BudgetView), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 408, description = "The body did not arrive within TOKENLEDGER_BODY_TIMEOUT_MS", body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody), (status = 415, description = "Not Content-Type: application/json", body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody))
 )]
 #[post("/v1/budgets")]
@@ -180,7 +182,7 @@ pub async fn create_budget(
 /// Lists budgets (a team-bound key: its team's).
 #[utoipa::path(
     params(("team" = Option<String>, Query, description = "Only this team's budgets")),
-    responses((status = 200, body = BudgetList), (status = 401, body = crate::error::ErrorBody),
+    responses((status = 200, body = BudgetList), (status = 400, description = "A malformed parameter (e.g. text with a NUL character)", body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody))
 )]
 #[get("/v1/budgets")]
@@ -233,6 +235,8 @@ pub async fn get_budget(
     request_body = BudgetPatch,
     responses((status = 200, body = BudgetView), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 408, description = "The body did not arrive within TOKENLEDGER_BODY_TIMEOUT_MS", body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody), (status = 415, description = "Not Content-Type: application/json", body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody))
 )]
 #[patch("/v1/budgets/{id}")]

@@ -17,12 +17,14 @@ use serde::Serialize;
 /// Records usage events: one object, a JSON array, or NDJSON (`application/x-ndjson`).
 /// The answer is sent only after the events are committed.
 #[utoipa::path(
-    request_body(content = Object, description = "A usage event, an array of them, or NDJSON lines (see docs/api.md)",
-                 content_type = "application/json"),
+    request_body(content = super::schema::OneOrMany, description = "A usage event, an array of them, or NDJSON lines \
+                 (Content-Type: application/x-ndjson; see docs/api.md). The elements of an array are checked one \
+                 by one: a bad element is a rejected entry of a 200 answer, not a 400", content_type = "application/json"),
     responses(
         (status = 200, description = "Per-event outcomes", body = IngestReport),
         (status = 400, description = "Malformed body; nothing stored", body = crate::error::ErrorBody),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 408, description = "The body did not arrive within TOKENLEDGER_BODY_TIMEOUT_MS", body = crate::error::ErrorBody),
         (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
         (status = 422, description = "The single event sent is invalid, or the batch is too large", body = crate::error::ErrorBody),
         (status = 429, description = "Overloaded; retry after Retry-After", body = crate::error::ErrorBody),
@@ -116,13 +118,13 @@ fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, i64)> {
 /// Raw events, newest first, keyset-paged.
 #[utoipa::path(
     params(
-        ("from" = Option<String>, Query, description = "RFC 3339, inclusive"),
-        ("to" = Option<String>, Query, description = "RFC 3339, exclusive"),
+        ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, inclusive"),
+        ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, exclusive"),
         ("team" = Option<String>, Query, description = "Repeatable"),
         ("provider" = Option<String>, Query, description = "Repeatable"),
         ("model" = Option<String>, Query, description = "Repeatable"),
-        ("limit" = Option<i64>, Query, description = "1..=1000, default 100"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 100"),
+        ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,18}_[0-9]{1,18}$", description = "next_cursor of the previous page"),
     ),
     responses((status = 200, body = EventPage), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody))
@@ -153,6 +155,8 @@ pub async fn list_events(
             decode_cursor(&c).ok_or_else(|| ApiError::bad_request("invalid_query", "cursor is not valid"))?,
         ),
     };
+    // Parsed before the teams are looked up, so a bad time is a 400 whatever the filters match.
+    let (from, to) = (params.time("from")?, params.time("to")?);
     let team_ids = super::spend::team_ids(&state, &caller, &params).await?;
     let Some(team_ids) = team_ids else {
         return Ok(HttpResponse::Ok().json(EventPage {
@@ -166,8 +170,8 @@ pub async fn list_events(
         .map(|p| crate::domain::normalize_provider(p))
         .collect();
     let filter = store::events::EventFilter {
-        from: params.time("from")?,
-        to: params.time("to")?,
+        from,
+        to,
         team_ids,
         providers,
         models: params

@@ -15,12 +15,13 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 /// `json_array`), or NDJSON (`log_format: ndjson`); gzip accepted. The answer is the same as
 /// `POST /v1/events`, plus `ignored` (failed calls without usage, skipped) when non-zero.
 #[utoipa::path(
-    request_body(content = Object, description = "A LiteLLM StandardLoggingPayload, an array of them, or NDJSON lines",
-                 content_type = "application/json"),
+    request_body(content = super::schema::OneOrMany, description = "A LiteLLM StandardLoggingPayload, an array of them, \
+                 or NDJSON lines (Content-Type: application/x-ndjson)", content_type = "application/json"),
     responses(
         (status = 200, description = "Per-payload outcomes", body = IngestReport),
         (status = 400, description = "Malformed body; nothing stored", body = crate::error::ErrorBody),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 408, description = "The body did not arrive within TOKENLEDGER_BODY_TIMEOUT_MS", body = crate::error::ErrorBody),
         (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
         (status = 422, description = "The single payload sent is invalid, or the batch is too large", body = crate::error::ErrorBody),
         (status = 429, description = "Overloaded; retry after Retry-After", body = crate::error::ErrorBody),

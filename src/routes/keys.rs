@@ -49,6 +49,8 @@ pub struct KeyList {
     request_body = NewKey,
     responses((status = 201, body = CreatedKey), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 408, description = "The body did not arrive within TOKENLEDGER_BODY_TIMEOUT_MS", body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody), (status = 415, description = "Not Content-Type: application/json", body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody))
 )]
 #[post("/v1/keys")]

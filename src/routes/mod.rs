@@ -10,6 +10,7 @@ pub mod budget_input;
 pub mod budgets;
 pub mod caller;
 pub mod check;
+pub mod deadline;
 pub mod events;
 pub mod health;
 pub mod integrations;
@@ -19,6 +20,7 @@ pub mod middleware;
 pub mod prices;
 pub mod query;
 pub mod reprice;
+pub mod schema;
 pub mod spend;
 pub mod traces;
 pub mod unpriced;
@@ -113,10 +115,13 @@ pub fn extractor_errors(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(1024 * 1024)
-            .error_handler(|err, _| {
+            .error_handler(|err, req| {
                 let error = match &err {
                     actix_web::error::JsonPayloadError::ContentType => {
                         ApiError::UnsupportedMediaType("send Content-Type: application/json".into())
+                    }
+                    actix_web::error::JsonPayloadError::Payload(payload) if deadline::is_timeout(payload) => {
+                        body_timeout(req)
                     }
                     actix_web::error::JsonPayloadError::Overflow { limit }
                     | actix_web::error::JsonPayloadError::OverflowKnownLength { limit, .. } => {
@@ -184,7 +189,13 @@ pub async fn read_body(
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(body_error)?;
+        let chunk = chunk.map_err(|e| {
+            if deadline::is_timeout(&e) {
+                body_timeout(req)
+            } else {
+                ApiError::bad_request("malformed_body", format!("could not read the body: {e}"))
+            }
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }
@@ -193,16 +204,12 @@ pub async fn read_body(
     Ok(body)
 }
 
-fn body_error(error: actix_web::error::PayloadError) -> ApiError {
-    if let actix_web::error::PayloadError::Io(io) = &error {
-        if let Some(timed_out) = io
-            .get_ref()
-            .and_then(|e| e.downcast_ref::<middleware::BodyTimedOut>())
-        {
-            return ApiError::RequestTimeout { limit: timed_out.0 };
-        }
-    }
-    ApiError::bad_request("malformed_body", format!("could not read the body: {error}"))
+/// The 408 of a body that did not arrive within the deadline (`deadline`).
+fn body_timeout(req: &HttpRequest) -> ApiError {
+    let limit = req
+        .app_data::<web::Data<crate::startup::AppState>>()
+        .map_or(std::time::Duration::ZERO, |state| state.config.body_timeout);
+    ApiError::RequestTimeout { limit }
 }
 
 /// Each documented path, split into segments (`{...}` matches any one segment), with its methods.

@@ -68,7 +68,7 @@ pub struct PriceList {
 /// Price rows, optionally of one provider and model, newest version first.
 #[utoipa::path(
     params(("provider" = Option<String>, Query), ("model" = Option<String>, Query)),
-    responses((status = 200, body = PriceList), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody))
+    responses((status = 200, body = PriceList), (status = 400, description = "A malformed parameter (e.g. text with a NUL character)", body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody))
 )]
 #[get("/v1/prices")]
 pub async fn list_prices(
@@ -98,19 +98,19 @@ pub struct PriceInput {
     service_tier: Option<String>,
     above_input_tokens: Option<u64>,
     currency: Option<String>,
-    #[schema(value_type = String)]
+    #[schema(value_type = super::schema::DecimalInput)]
     input: Box<RawValue>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<super::schema::DecimalInput>)]
     cache_read: Option<Box<RawValue>>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<super::schema::DecimalInput>)]
     cache_write: Option<Box<RawValue>>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<super::schema::DecimalInput>)]
     cache_write_1h: Option<Box<RawValue>>,
-    #[schema(value_type = String)]
+    #[schema(value_type = super::schema::DecimalInput)]
     output: Box<RawValue>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<super::schema::DecimalInput>)]
     reasoning: Option<Box<RawValue>>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<super::schema::DecimalInput>)]
     per_request: Option<Box<RawValue>>,
 }
 
@@ -210,7 +210,9 @@ fn to_row(input: PriceInput, now: DateTime<Utc>) -> Result<PriceRow, ApiError> {
     responses(
         (status = 200, body = PutPricesAnswer),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 408, description = "The body did not arrive within TOKENLEDGER_BODY_TIMEOUT_MS", body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody), (status = 415, description = "Not Content-Type: application/json", body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)
     )
 )]
@@ -277,12 +279,13 @@ pub async fn put_prices(
 /// model that has a price gets the new one from now on and a model with none gets it from the
 /// beginning of time; unchanged models get no version. See docs/api.md.
 #[utoipa::path(
-    params(("effective_from" = Option<String>, Query, description = "RFC 3339; default: see above")),
+    params(("effective_from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, not before 1970; default: see above")),
     request_body(content = Object, description = "LiteLLM's price map", content_type = "application/json"),
     responses(
         (status = 200, body = crate::catalog::ImportReport),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+        (status = 408, description = "The body did not arrive within TOKENLEDGER_BODY_TIMEOUT_MS", body = crate::error::ErrorBody),
         (status = 413, body = crate::error::ErrorBody)
     )
 )]

@@ -98,7 +98,9 @@ fn run_error(error: RepriceError) -> ApiError {
     responses(
         (status = 200, body = RunReport),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 408, description = "The body did not arrive within TOKENLEDGER_BODY_TIMEOUT_MS", body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody), (status = 415, description = "Not Content-Type: application/json", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)
     )
 )]
 #[post("/v1/reprice")]
@@ -148,8 +150,8 @@ fn limit(params: &QueryParams, default: i64, max: i64) -> Result<i64, ApiError> 
 /// Re-pricing runs, newest first (admin).
 #[utoipa::path(
     params(
-        ("limit" = Option<i64>, Query, description = "1..=100, default 20"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1..=100, default 20"),
+        ("cursor" = Option<i64>, Query, description = "next_cursor of the previous page"),
     ),
     responses((status = 200, body = RunList), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody))
@@ -256,8 +258,8 @@ fn decode_cursor(cursor: &str) -> Option<EventKey> {
 #[utoipa::path(
     params(
         ("id" = i64, Path, description = "run_id"),
-        ("limit" = Option<i64>, Query, description = "1..=1000, default 100"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 100"),
+        ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,18}_-?[0-9]{1,15}_[0-9]{1,18}$", description = "next_cursor of the previous page"),
     ),
     responses((status = 200, body = ChangePage), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),

@@ -175,10 +175,10 @@ fn csv_field(value: &Value) -> String {
 /// Spend and usage over `[from, to)`, grouped and bucketed.
 #[utoipa::path(
     params(
-        ("from" = Option<String>, Query, description = "RFC 3339, inclusive; default: start of the current UTC month"),
-        ("to" = Option<String>, Query, description = "RFC 3339, exclusive; default: start of next month"),
+        ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, inclusive; default: start of the current UTC month"),
+        ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, exclusive; default: start of next month"),
         ("group_by" = Option<String>, Query, description = "Comma list of team, project, user, provider, model, service_tier, tag:<key>"),
-        ("granularity" = Option<String>, Query, description = "hour, day, week, month or none (default)"),
+        ("granularity" = Option<String>, Query, pattern = "^(hour|day|week|month|none)$", description = "hour, day, week, month or none (default)"),
         ("tz" = Option<String>, Query, description = "IANA time zone of the buckets, default UTC"),
         ("team" = Option<String>, Query, description = "Filter; repeatable"),
         ("project" = Option<String>, Query, description = "Filter; repeatable"),
@@ -358,9 +358,11 @@ pub struct TeamEntry {
 
 /// Teams with usage in the period (default: the current month), most spend first.
 #[utoipa::path(
-    params(("from" = Option<String>, Query), ("to" = Option<String>, Query),
+    params(("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, inclusive; default: start of the current UTC month"),
+           ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, exclusive; default: start of next month"),
            ("currency" = Option<String>, Query, description = "Default USD")),
-    responses((status = 200, body = TeamsAnswer), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody))
+    responses((status = 200, body = TeamsAnswer), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody))
 )]
 #[get("/v1/teams")]
 pub async fn teams(

@@ -14,15 +14,16 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 /// `ExportTraceServiceResponse` in the request's encoding, with `partialSuccess` naming rejected
 /// spans. Sent only after the events are committed; a re-sent export is counted once.
 #[utoipa::path(
-    request_body(content = Object, description = "OTLP ExportTraceServiceRequest: application/x-protobuf or application/json (OTLP/JSON); Content-Encoding: gzip accepted",
-                 content_type = "application/x-protobuf"),
+    request_body(description = "OTLP ExportTraceServiceRequest: application/x-protobuf or application/json (OTLP/JSON); Content-Encoding: gzip accepted",
+                 content((Object = "application/json"), (super::schema::ProtobufBody = "application/x-protobuf"))),
     responses(
         (status = 200, description = "ExportTraceServiceResponse, in the request's encoding; partialSuccess.rejectedSpans counts spans with usage that could not be stored", content_type = "application/json"),
         (status = 400, description = "Undecodable body; nothing stored", body = crate::error::ErrorBody),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 408, description = "The body did not arrive within TOKENLEDGER_BODY_TIMEOUT_MS", body = crate::error::ErrorBody),
         (status = 413, description = "Body, or decompressed body, over TOKENLEDGER_MAX_BODY", body = crate::error::ErrorBody),
         (status = 415, description = "Not protobuf or JSON, or an encoding other than gzip", body = crate::error::ErrorBody),
-        (status = 422, description = "More GenAI spans than TOKENLEDGER_MAX_BATCH", body = crate::error::ErrorBody),
+        (status = 422, description = "More GenAI spans than TOKENLEDGER_MAX_BATCH, or more than 10 times that many spans in all", body = crate::error::ErrorBody),
         (status = 429, description = "Overloaded; retry after Retry-After", body = crate::error::ErrorBody),
         (status = 503, description = "Database unavailable; nothing acknowledged; retry", body = crate::error::ErrorBody),
     )
@@ -41,6 +42,16 @@ pub async fn post_traces(
         .and_then(|v| v.to_str().ok());
     let encoding = Encoding::from_content_type(content_type)?;
     let body = super::body::read_decoded(&req, payload, state.config.max_body_bytes).await?;
+    // Counted before decoding: a decoded span costs ~100 bytes however few it took on the wire.
+    let max_spans = state.ingestor.max_batch.saturating_mul(10);
+    if otlp::limit::exceeds(&body, encoding, max_spans) {
+        return Err(ApiError::unprocessable(
+            "batch_too_large",
+            format!(
+                "more than {max_spans} spans in one export (10 x TOKENLEDGER_MAX_BATCH, GenAI or not); nothing was stored"
+            ),
+        ));
+    }
     let request = otlp::decode(&body, encoding)?;
     let team = TeamSource {
         attribute: &state.config.otlp_team_attribute,

@@ -47,8 +47,8 @@ pub struct UnpricedList {
 /// Models of events that no price matched, most events first. A team-bound key sees its team's.
 #[utoipa::path(
     params(
-        ("from" = Option<String>, Query, description = "RFC 3339, inclusive; default: no lower bound"),
-        ("to" = Option<String>, Query, description = "RFC 3339, exclusive; default: no upper bound"),
+        ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, inclusive; default: no lower bound"),
+        ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, exclusive; default: no upper bound"),
         ("team" = Option<String>, Query, description = "Filter; repeatable"),
     ),
     responses(

@@ -33,6 +33,7 @@
 //! span. A span that has usage but cannot become a valid event (no team, no model, ...) is a
 //! rejected span in the OTLP partial-success answer, with its span id and the reason.
 
+pub mod limit;
 pub mod proto;
 
 use crate::domain::{EventError, ServiceTier};
@@ -89,6 +90,11 @@ pub fn decode(body: &[u8], encoding: Encoding) -> Result<ExportTraceServiceReque
                 ),
             )
         }),
+        // serde reads a struct from a JSON array too (by position); OTLP/JSON is an object.
+        Encoding::Json if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') => Err(ApiError::bad_request(
+            "malformed_body",
+            "the body is not an OTLP/JSON ExportTraceServiceRequest: it must be a JSON object; nothing was stored",
+        )),
         Encoding::Json => serde_json::from_slice(body).map_err(|e| {
             ApiError::bad_request(
                 "malformed_body",
@@ -132,14 +138,25 @@ pub fn map_request(request: &ExportTraceServiceRequest, team: &TeamSource<'_>) -
                 None => mapped.ignored += 1,
                 Some(event) => {
                     mapped.events.push(event);
-                    mapped
-                        .labels
-                        .push(format!("span {} {:?}", hex::encode(&span.span_id), span.name));
+                    mapped.labels.push(label(span));
                 }
             }
         }
     }
     mapped
+}
+
+/// `span <hex id> "<name>"` for messages, both cut short: the answer quotes it for each rejected
+/// span, and neither an id nor a name sent is bounded in size.
+fn label(span: &Span) -> String {
+    const MAX_CHARS: usize = 64;
+    let mut id = hex::encode(span.span_id.get(..16).unwrap_or(&span.span_id));
+    if span.span_id.len() > 16 {
+        id.push_str("...");
+    }
+    let name: String = span.name.chars().take(MAX_CHARS).collect();
+    let cut = if name.len() < span.name.len() { "..." } else { "" };
+    format!("span {id} {name:?}{cut}")
 }
 
 const INPUT: &str = "gen_ai.usage.input_tokens";

@@ -17,20 +17,22 @@ fn ok(format: UsageFormat, text: &str) -> Usage {
 
 fn fixture(name: &str) -> Value {
     let text = match name {
-        "anthropic_messages" => include_str!("../../../tests/fixtures/native/anthropic_messages.json"),
+        "anthropic_messages" => include_str!("../../../../tests/fixtures/native/anthropic_messages.json"),
         "anthropic_via_bedrock_invoke" => {
-            include_str!("../../../tests/fixtures/native/anthropic_via_bedrock_invoke.json")
+            include_str!("../../../../tests/fixtures/native/anthropic_via_bedrock_invoke.json")
         }
         "bedrock_converse_invocation_log" => {
-            include_str!("../../../tests/fixtures/native/bedrock_converse_invocation_log.json")
+            include_str!("../../../../tests/fixtures/native/bedrock_converse_invocation_log.json")
         }
-        "gemini_usage_metadata" => include_str!("../../../tests/fixtures/native/gemini_usage_metadata.json"),
-        "openai_chat" => include_str!("../../../tests/fixtures/native/openai_chat.json"),
+        "gemini_usage_metadata" => {
+            include_str!("../../../../tests/fixtures/native/gemini_usage_metadata.json")
+        }
+        "openai_chat" => include_str!("../../../../tests/fixtures/native/openai_chat.json"),
         "openai_chat_stream_final_chunk" => {
-            include_str!("../../../tests/fixtures/native/openai_chat_stream_final_chunk.json")
+            include_str!("../../../../tests/fixtures/native/openai_chat_stream_final_chunk.json")
         }
         "openai_responses_cached" => {
-            include_str!("../../../tests/fixtures/native/openai_responses_cached.json")
+            include_str!("../../../../tests/fixtures/native/openai_responses_cached.json")
         }
         other => panic!("no fixture {other}"),
     };
@@ -120,7 +122,7 @@ fn anthropic_stream_final_usage_is_normalized() {
     // (input_tokens 42, cache_creation 0, cache_read 0, output_tokens 1) overlaid with the fields of
     // the last message_delta's `usage` (output_tokens 40). Anthropic's message_delta counts are
     // cumulative, so output is 40, not 1 + 40.
-    let text = include_str!("../../../tests/fixtures/native/anthropic_stream_events.jsonl");
+    let text = include_str!("../../../../tests/fixtures/native/anthropic_stream_events.jsonl");
     let mut usage = Value::Null;
     for line in text.lines().filter(|line| !line.trim().is_empty()) {
         let event: Value = serde_json::from_str(line).unwrap();

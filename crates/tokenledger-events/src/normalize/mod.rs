@@ -43,8 +43,8 @@
 //! A valid block costs no allocation, except that serde_json allocates a small stack to skip an unknown
 //! field nested two levels deep (Gemini's `*TokensDetails` arrays). Only a wrapped block is parsed twice.
 
-use crate::domain::usage::MAX_TOKENS;
-use crate::domain::{Usage, UsageError};
+use crate::usage::MAX_TOKENS;
+use crate::{Usage, UsageError};
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};

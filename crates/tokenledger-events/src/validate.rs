@@ -1,10 +1,10 @@
 //! Raw event → `UsageEvent`: every rule of SPEC "Usage events", each failure a per-event
 //! rejection with a stable code.
 
-use super::decode::RawEvent;
-use super::normalize::{normalize, UsageFormat};
-use crate::domain::money::decimal_from_json;
-use crate::domain::{normalize_model, normalize_provider, EventError, ServiceTier, UsageEvent};
+use crate::decode::RawEvent;
+use crate::money::decimal_from_json;
+use crate::normalize::{normalize, UsageFormat};
+use crate::{normalize_model, normalize_provider, EventError, ServiceTier, UsageEvent};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::collections::BTreeMap;
 
@@ -14,6 +14,13 @@ const MAX_ID_CHARS: usize = 256;
 const MAX_NAME_CHARS: usize = 256;
 const MAX_TAGS: usize = 16;
 const MAX_TAG_KEY_CHARS: usize = 64;
+
+/// The bound on a reported cost. Spend rollups sum costs into NUMERIC(38, 12), which holds less
+/// than 10^26: below 10^15 per event, even 10^11 events of one team, model and hour still fit,
+/// where a few events near 10^26 would make every rollup pass over them fail.
+fn max_cost() -> rust_decimal::Decimal {
+    rust_decimal::Decimal::from(1_000_000_000_000_000_u64)
+}
 
 /// The earliest accepted event time. Generative AI usage before 2000 is a client bug.
 pub fn earliest_timestamp() -> DateTime<Utc> {
@@ -38,7 +45,10 @@ pub fn validate(raw: RawEvent, now: DateTime<Utc>) -> Result<UsageEvent, EventEr
         .map_err(|e| {
             EventError::new(
                 "invalid_timestamp",
-                format!("timestamp {timestamp:?} is not RFC 3339 (e.g. 2026-11-24T10:15:02.123Z): {e}"),
+                format!(
+                    "timestamp {} is not RFC 3339 (e.g. 2026-11-24T10:15:02.123Z): {e}",
+                    quoted(&timestamp)
+                ),
             )
         })?
         .to_utc();
@@ -82,7 +92,10 @@ pub fn validate(raw: RawEvent, now: DateTime<Utc>) -> Result<UsageEvent, EventEr
         Some(tier) => ServiceTier::parse(&tier).ok_or_else(|| {
             EventError::new(
                 "invalid_service_tier",
-                format!("service_tier {tier:?} is not one of standard, batch, priority, flex"),
+                format!(
+                    "service_tier {} is not one of standard, batch, priority, flex",
+                    quoted(&tier)
+                ),
             )
         })?,
     };
@@ -92,7 +105,10 @@ pub fn validate(raw: RawEvent, now: DateTime<Utc>) -> Result<UsageEvent, EventEr
         Some(name) => UsageFormat::parse(name).ok_or_else(|| {
             EventError::new(
                 "unknown_usage_format",
-                format!("usage_format {name:?} is not one of canonical, openai, anthropic, bedrock, gemini"),
+                format!(
+                    "usage_format {} is not one of canonical, openai, anthropic, bedrock, gemini",
+                    quoted(name)
+                ),
             )
         })?,
     };
@@ -106,10 +122,10 @@ pub fn validate(raw: RawEvent, now: DateTime<Utc>) -> Result<UsageEvent, EventEr
             .map(|c| {
                 if c.is_sign_negative() && !c.is_zero() {
                     Err(EventError::new("invalid_cost", "cost must not be negative"))
-                } else if c.scale() > 12 || c.trunc().to_string().len() > 26 {
+                } else if c.scale() > 12 || c >= max_cost() {
                     Err(EventError::new(
                         "invalid_cost",
-                        "cost has more than 12 decimals or 26 integer digits",
+                        "cost must be below 10^15 with at most 12 decimals",
                     ))
                 } else {
                     Ok(c)
@@ -123,7 +139,10 @@ pub fn validate(raw: RawEvent, now: DateTime<Utc>) -> Result<UsageEvent, EventEr
         Some(c) => {
             return Err(EventError::new(
                 "invalid_currency",
-                format!("currency {c:?} is not an ISO 4217 code such as USD or EUR"),
+                format!(
+                    "currency {} is not an ISO 4217 code such as USD or EUR",
+                    quoted(&c)
+                ),
             ))
         }
     };
@@ -142,6 +161,15 @@ pub fn validate(raw: RawEvent, now: DateTime<Utc>) -> Result<UsageEvent, EventEr
         reported_cost,
         reported_currency,
     })
+}
+
+/// A value sent, quoted for a message: its first 64 characters, so a message stays short.
+fn quoted(value: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    match value.char_indices().nth(MAX_CHARS) {
+        None => format!("{value:?}"),
+        Some((end, _)) => format!("{:?}...", &value[..end]),
+    }
 }
 
 fn missing(field: &str) -> EventError {
@@ -215,7 +243,7 @@ fn tags(pairs: Vec<(String, String)>) -> Result<BTreeMap<String, String>, EventE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::decode::decode_event;
+    use crate::decode::decode_event;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
@@ -256,12 +284,23 @@ mod tests {
             (with(r#", "usage_format": "cohere""#), "unknown_usage_format"),
             (with(r#", "cost": "-1""#), "invalid_cost"),
             (with(r#", "cost": "abc""#), "invalid_cost"),
+            (with(r#", "cost": "1000000000000000""#), "invalid_cost"),
+            (with(r#", "cost": 1e15"#), "invalid_cost"),
             (with(r#", "currency": "dollars""#), "invalid_currency"),
             (with(r#", "project": "a\u0000b""#), "invalid_field"),
         ];
         for (json, code) in cases {
             assert_eq!(check(&json).unwrap_err().code, code, "{json}");
         }
+    }
+
+    #[test]
+    fn the_largest_cost_is_just_below_ten_to_the_fifteen() {
+        let e = check(&with(r#", "cost": "999999999999999.999999999999""#)).unwrap();
+        assert_eq!(
+            e.reported_cost,
+            Some(rust_decimal::Decimal::from_str_exact("999999999999999.999999999999").unwrap())
+        );
     }
 
     #[test]
@@ -278,6 +317,17 @@ mod tests {
             "timestamp_out_of_range"
         );
         assert!(at("2001-01-01T00:00:00+05:30").is_ok());
+    }
+
+    #[test]
+    fn values_quoted_in_messages_are_cut() {
+        let long = "x".repeat(100_000);
+        let error = check(&with(&format!(", \"service_tier\": \"{long}\""))).unwrap_err();
+        assert_eq!(error.code, "invalid_service_tier");
+        assert!(error.message.len() < 200, "{}", error.message);
+        assert!(error
+            .message
+            .ends_with("is not one of standard, batch, priority, flex"));
     }
 
     #[test]

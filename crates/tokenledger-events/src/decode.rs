@@ -1,12 +1,27 @@
 //! Body → raw events. A body that is not JSON (or NDJSON) at all is a 400 and nothing is stored;
 //! an element that is JSON but not a well-typed event is rejected alone.
 
-use crate::domain::EventError;
-use crate::error::ApiError;
+use crate::event::bounded;
+use crate::EventError;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::fmt;
+
+/// Why a whole body is refused; nothing of it is stored. The service answers each with its
+/// status (see `code`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// 415: a Content-Type that is neither JSON nor NDJSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 400 `malformed_body`: not JSON, or JSON that is neither an object nor an array.
+    #[error("{0}")]
+    Malformed(String),
+    /// 422 `batch_too_large`: more events than `TOKENLEDGER_MAX_BATCH`.
+    #[error("{0}")]
+    BatchTooLarge(String),
+}
 
 /// How the events are framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +33,7 @@ pub enum BodyFormat {
 }
 
 /// Picks the framing from the Content-Type, or says what is accepted.
-pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, ApiError> {
+pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, BodyError> {
     let essence = content_type
         .and_then(|ct| ct.split(';').next())
         .map(|ct| ct.trim().to_ascii_lowercase())
@@ -28,7 +43,7 @@ pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, ApiError> {
         "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines" => {
             Ok(BodyFormat::Ndjson)
         }
-        other => Err(ApiError::UnsupportedMediaType(format!(
+        other => Err(BodyError::UnsupportedMediaType(format!(
             "Content-Type {:?} is not accepted; send application/json (an event or an array of events) \
              or application/x-ndjson (one event per line)",
             if other.is_empty() { "(none)" } else { other }
@@ -62,7 +77,7 @@ pub struct Decoded {
 }
 
 /// Decodes a body. Errors are whole-body 400s.
-pub fn decode(body: &[u8], format: BodyFormat, max_batch: usize) -> Result<Decoded, ApiError> {
+pub fn decode(body: &[u8], format: BodyFormat, max_batch: usize) -> Result<Decoded, BodyError> {
     let framed = frame(body, format, max_batch)?;
     Ok(Decoded {
         events: framed
@@ -84,18 +99,16 @@ pub struct Framed<'a> {
 
 /// Splits a body into records: one object, a JSON array, or NDJSON lines. Errors are whole-body
 /// 400s (not JSON, not an object or array) or 422s (over `TOKENLEDGER_MAX_BATCH`).
-pub fn frame(body: &[u8], format: BodyFormat, max_batch: usize) -> Result<Framed<'_>, ApiError> {
+pub fn frame(body: &[u8], format: BodyFormat, max_batch: usize) -> Result<Framed<'_>, BodyError> {
     let malformed = |detail: String| {
-        ApiError::bad_request(
-            "malformed_body",
-            format!("the body is not valid JSON: {detail}; nothing was stored"),
-        )
+        BodyError::Malformed(bounded(format!(
+            "the body is not valid JSON: {detail}; nothing was stored"
+        )))
     };
     let too_many = |n: usize| {
-        ApiError::unprocessable(
-            "batch_too_large",
-            format!("{n} events in one request; the limit is {max_batch} (TOKENLEDGER_MAX_BATCH); nothing was stored"),
-        )
+        BodyError::BatchTooLarge(format!(
+            "{n} events in one request; the limit is {max_batch} (TOKENLEDGER_MAX_BATCH); nothing was stored"
+        ))
     };
     match format {
         BodyFormat::Json => {
@@ -112,22 +125,30 @@ pub fn frame(body: &[u8], format: BodyFormat, max_batch: usize) -> Result<Framed
                     let raw: &RawValue = serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
                     Ok(Framed { items: vec![Ok(raw)], single: true })
                 }
-                Some(_) => Err(ApiError::bad_request(
-                    "malformed_body",
-                    "the body must be a JSON object (one event) or a JSON array of events; nothing was stored",
+                Some(_) => Err(BodyError::Malformed(
+                    "the body must be a JSON object (one event) or a JSON array of events; nothing was stored"
+                        .into(),
                 )),
-                None => Err(ApiError::bad_request("malformed_body", "the body is empty; nothing was stored")),
+                None => Err(BodyError::Malformed("the body is empty; nothing was stored".into())),
             }
         }
         BodyFormat::Ndjson => {
-            let text = std::str::from_utf8(body).map_err(|e| malformed(format!("invalid UTF-8 ({e})")))?;
-            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            // Line by line, bytes first: a line that is not UTF-8 is rejected alone, like any other
+            // line that is not JSON. Lines end at \n, with an optional \r, as `str::lines` has it.
+            let lines: Vec<&[u8]> = body
+                .split(|&b| b == b'\n')
+                .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+                .filter(|line| !std::str::from_utf8(line).is_ok_and(|l| l.trim().is_empty()))
+                .collect();
             if lines.len() > max_batch {
                 return Err(too_many(lines.len()));
             }
             let items = lines
                 .into_iter()
                 .map(|line| {
+                    let line = std::str::from_utf8(line).map_err(|e| {
+                        EventError::new("invalid_json", format!("this line is not valid UTF-8: {e}"))
+                    })?;
                     serde_json::from_str::<&RawValue>(line).map_err(|e| {
                         EventError::new("invalid_json", format!("this line is not valid JSON: {e}"))
                     })
@@ -319,7 +340,7 @@ mod tests {
     fn a_truncated_array_is_a_malformed_body() {
         assert!(matches!(
             decode(br#"[{"id": "a"}"#, BodyFormat::Json, 10),
-            Err(ApiError::BadRequest { .. })
+            Err(BodyError::Malformed(_))
         ));
     }
 
@@ -331,10 +352,18 @@ mod tests {
     }
 
     #[test]
+    fn an_ndjson_line_that_is_not_utf8_is_rejected_alone() {
+        let decoded = decode(b"{\"id\": \"a\"}\r\n{\"id\": \"\xff\"}\n", BodyFormat::Ndjson, 10).unwrap();
+        assert_eq!(decoded.events.len(), 2);
+        assert!(decoded.events[0].is_ok());
+        assert_eq!(decoded.events[1].as_ref().unwrap_err().code, "invalid_json");
+    }
+
+    #[test]
     fn batches_over_the_limit_are_refused_whole() {
         assert!(matches!(
             decode(b"[{}, {}, {}]", BodyFormat::Json, 2),
-            Err(ApiError::Unprocessable { .. })
+            Err(BodyError::BatchTooLarge(_))
         ));
     }
 

@@ -7,7 +7,8 @@ use serde::Serialize;
 pub const MAX_TOKENS: u64 = 1 << 53;
 
 /// Token counts of one model call, in the canonical (inclusive) convention.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Usage {
     /// All input tokens, cached ones included.
     pub input_tokens: u64,

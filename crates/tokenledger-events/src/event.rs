@@ -1,13 +1,13 @@
 //! A validated usage event and the per-event rejection the ingest path reports.
 
-use super::{ServiceTier, Usage};
+use crate::{ServiceTier, Usage};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// One model call, valid by construction (see `ingest::validate`).
+/// One model call, valid by construction (see `validate`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageEvent {
     /// The gateway's idempotency key, unique per team.
@@ -92,7 +92,8 @@ fn truncate(digest: [u8; 32]) -> [u8; 16] {
 }
 
 /// Why one event of a request was rejected. The other events of the request are unaffected.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventError {
     /// A stable snake_case code (see docs/api.md for the list).
     pub code: &'static str,
@@ -101,12 +102,31 @@ pub struct EventError {
 }
 
 impl EventError {
+    /// A rejection with this code. The message is cut to [`MAX_MESSAGE_BYTES`]: messages quote
+    /// what was sent, and a 10 MB value must not come back in the answer (or go to the log).
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
-            message: message.into(),
+            message: bounded(message.into()),
         }
     }
+}
+
+/// The longest message of a rejection, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// Cuts a message to [`MAX_MESSAGE_BYTES`] at a character boundary, marking the cut.
+pub fn bounded(mut message: String) -> String {
+    const CUT: &str = "... (cut)";
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES - CUT.len();
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str(CUT);
+    }
+    message
 }
 
 #[cfg(test)]
@@ -153,6 +173,14 @@ mod tests {
         let mut changed = event();
         changed.reported_cost = Some(Decimal::ONE);
         assert_ne!(changed.content_hash(), base);
+    }
+
+    #[test]
+    fn long_messages_are_cut_at_a_character_boundary() {
+        let error = EventError::new("invalid_field", "é".repeat(5_000));
+        assert!(error.message.len() <= MAX_MESSAGE_BYTES);
+        assert!(error.message.ends_with("... (cut)"));
+        assert_eq!(EventError::new("x", "short").message, "short");
     }
 
     #[test]
