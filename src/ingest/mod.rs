@@ -1,7 +1,7 @@
 //! # The path of a usage event
 //!
 //! 1. **Receive** (`routes::events`). The handler checks the key (scope `ingest`; a lookup the
-//!    database does not answer within `TOKENLEDGER_DB_TIMEOUT_MS` is a 503, `routes::caller`), the
+//!    database does not answer within `TOKENLEDGER_DB_TIMEOUT_MS` is a 503, `auth::Caller`), the
 //!    Content-Type (415 unless JSON or NDJSON) and the body size (413 over
 //!    `TOKENLEDGER_MAX_BODY`, read in chunks so an oversized body is cut off early).
 //! 2. **Decode** (`decode`). The body becomes a list of raw events. A body that is not JSON, or

@@ -1,6 +1,5 @@
 //! `POST /v1/events` (ingest) and `GET /v1/events` (raw listing).
 
-use super::caller::BoundedCaller;
 use super::query::QueryParams;
 use crate::auth::Caller;
 use crate::domain::money::format_amount;
@@ -35,7 +34,7 @@ use serde::Serialize;
 pub async fn post_events(
     req: HttpRequest,
     payload: web::Payload,
-    caller: BoundedCaller,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Ingest)?;

@@ -1,7 +1,7 @@
 //! `POST /v1/integrations/litellm`: LiteLLM's generic API logger. Each StandardLoggingPayload
 //! becomes a usage event through the same path as `POST /v1/events` (see `ingest::litellm`).
 
-use super::caller::BoundedCaller;
+use crate::auth::Caller;
 use crate::domain::Scope;
 use crate::error::ApiError;
 use crate::ingest::decode::{body_format, frame};
@@ -32,7 +32,7 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 pub async fn post_litellm(
     req: HttpRequest,
     payload: web::Payload,
-    caller: BoundedCaller,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Ingest)?;

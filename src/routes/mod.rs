@@ -8,7 +8,6 @@ pub mod aliases;
 pub mod body;
 pub mod budget_input;
 pub mod budgets;
-pub mod caller;
 pub mod check;
 pub mod deadline;
 pub mod events;

@@ -1,7 +1,7 @@
 //! `POST /v1/traces`: an OTLP/HTTP traces receiver. GenAI spans become usage events through the
 //! same path as `POST /v1/events` (see `ingest::otlp` for the mapping).
 
-use super::caller::BoundedCaller;
+use crate::auth::Caller;
 use crate::domain::Scope;
 use crate::error::ApiError;
 use crate::ingest::otlp::{self, Encoding, TeamSource};
@@ -32,7 +32,7 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 pub async fn post_traces(
     req: HttpRequest,
     payload: web::Payload,
-    caller: BoundedCaller,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Ingest)?;
