@@ -34,6 +34,12 @@ pub struct Config {
     pub metrics_key: Option<String>,
     pub json_logs: bool,
     pub max_body_bytes: usize,
+    /// The most bytes of request bodies (as received and as un-gzipped) held in memory at once,
+    /// over all requests (`TOKENLEDGER_BODY_MEMORY`); a body that would pass it is answered 429.
+    pub body_memory_bytes: usize,
+    /// The most open client connections (`TOKENLEDGER_MAX_CONNECTIONS`), shared among the HTTP
+    /// workers; past it, new connections wait in the listen backlog.
+    pub max_connections: usize,
     pub max_batch: usize,
     pub cost_source: CostSource,
     /// Connections of the query pool (spend, keys, prices).
@@ -99,6 +105,7 @@ impl fmt::Debug for Config {
             .field("admin_key", &self.admin_key.as_ref().map(|_| "(set)"))
             .field("metrics_key", &self.metrics_key.as_ref().map(|_| "(set)"))
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("body_memory_bytes", &self.body_memory_bytes)
             .field("max_batch", &self.max_batch)
             .field("cost_source", &self.cost_source)
             .field("writer_connections", &self.writer_connections)
@@ -167,6 +174,14 @@ impl Config {
                 .context("TOKENLEDGER_WEBHOOK_MAX_ATTEMPTS is too large")?,
             batch: 100,
         };
+        let max_body_bytes = number("TOKENLEDGER_MAX_BODY", 10 * 1024 * 1024)?;
+        let body_memory_bytes = number("TOKENLEDGER_BODY_MEMORY", 256 * 1024 * 1024)?;
+        if body_memory_bytes < max_body_bytes {
+            bail!(
+                "TOKENLEDGER_BODY_MEMORY={body_memory_bytes} is less than TOKENLEDGER_MAX_BODY={max_body_bytes}: \
+                 a body of the largest accepted size could never be read"
+            );
+        }
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Self {
             listen,
@@ -174,7 +189,9 @@ impl Config {
             admin_key: get("TOKENLEDGER_ADMIN_KEY"),
             metrics_key: get("TOKENLEDGER_METRICS_KEY"),
             json_logs,
-            max_body_bytes: number("TOKENLEDGER_MAX_BODY", 10 * 1024 * 1024)?,
+            max_body_bytes,
+            body_memory_bytes,
+            max_connections: number("TOKENLEDGER_MAX_CONNECTIONS", 10_000)?,
             max_batch: number("TOKENLEDGER_MAX_BATCH", 10_000)?,
             cost_source,
             db_pool_size: u32::try_from(number("TOKENLEDGER_DB_POOL_SIZE", 8)?).unwrap_or(8),

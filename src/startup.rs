@@ -36,6 +36,8 @@ pub struct AppState {
     pub budget_metrics: crate::budgets::metrics::BudgetMetrics,
     /// The OpenAPI document, rendered once.
     pub openapi: String,
+    /// The bytes of request bodies all requests together may hold (`TOKENLEDGER_BODY_MEMORY`).
+    pub bodies: routes::body::BodyBudget,
 }
 
 impl AppState {
@@ -311,6 +313,7 @@ impl Application {
             budget_metrics: crate::budgets::metrics::BudgetMetrics::new()
                 .context("registering budget metrics")?,
             openapi,
+            bodies: routes::body::BodyBudget::new(config.body_memory_bytes),
         });
 
         let listener =
@@ -330,6 +333,7 @@ impl Application {
                 .default_service(web::to(routes::not_found))
         })
         .workers(config.http_workers)
+        .max_connections(config.max_connections.div_ceil(config.http_workers.max(1)))
         .client_request_timeout(config.header_timeout)
         .client_disconnect_timeout(Duration::from_secs(2))
         .shutdown_timeout(30)

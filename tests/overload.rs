@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ADMIN_KEY: &str = "tl_overload_admin_0123456789abcdef";
 const CLIENTS: usize = 128;
@@ -25,6 +26,10 @@ const RECOVERING: Duration = Duration::from_secs(2);
 /// A request not answered within this long counts as hung.
 const HUNG: Duration = Duration::from_secs(10);
 const PEAK_RSS_BOUND_KB: u64 = 300 * 1024;
+
+/// The tests here overload a service on purpose; one at a time, so that one's load is not
+/// another's stall.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Service {
     child: Child,
@@ -50,6 +55,18 @@ impl Service {
 }
 
 async fn start_service(database_url: &str) -> Service {
+    start_service_with(
+        database_url,
+        &[
+            // A tiny queue and one writer connection: overload comes quickly.
+            ("TOKENLEDGER_WRITER_QUEUE_EVENTS", "200"),
+            ("TOKENLEDGER_WRITER_CONNECTIONS", "1"),
+        ],
+    )
+    .await
+}
+
+async fn start_service_with(database_url: &str, settings: &[(&str, &str)]) -> Service {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -60,12 +77,10 @@ async fn start_service(database_url: &str) -> Service {
         .env("DATABASE_URL", database_url)
         .env("TOKENLEDGER_LISTEN", format!("127.0.0.1:{port}"))
         .env("TOKENLEDGER_ADMIN_KEY", ADMIN_KEY)
-        // A tiny queue and one writer connection: overload comes quickly.
-        .env("TOKENLEDGER_WRITER_QUEUE_EVENTS", "200")
-        .env("TOKENLEDGER_WRITER_CONNECTIONS", "1")
         .env("TOKENLEDGER_DB_TIMEOUT_MS", "500")
         .env("TOKENLEDGER_HTTP_WORKERS", "2")
         .env("RUST_LOG", "error")
+        .envs(settings.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -114,6 +129,7 @@ struct Tally {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sustained_overload_is_shed_with_429_and_503_and_memory_stays_bounded() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let database_url = common::fresh_database().await;
     let service = start_service(&database_url).await;
     let rss_at_start = service.status_field("VmRSS:");
@@ -204,15 +220,20 @@ async fn sustained_overload_is_shed_with_429_and_503_and_memory_stays_bounded() 
     }
     let stalled_counts = tally.lock().unwrap().statuses.clone();
     // Writes the service gave up on were cancelled by the server (statement and lock timeouts on
-    // the writer's connections), not left waiting behind the lock to land late: at most the one
-    // writer connection's current statement waits.
-    let waiting: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    // the writer's connections, 500 ms here), not left waiting behind the lock to land late: no
+    // statement has waited for more than twice that. (A writer that timed out drops its
+    // connection and opens another; for a moment the old backend still waits beside the new
+    // one's statement, until its own lock timeout ends it.)
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT left(query, 80) || ' waiting for ' || (clock_timestamp() - query_start)::text          FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'          AND clock_timestamp() - query_start > interval '1 second'",
     )
-    .fetch_one(&mut locker)
+    .fetch_all(&mut locker)
     .await
     .unwrap();
-    assert!(waiting <= 1, "{waiting} sessions wait behind the lock");
+    assert!(
+        stale.is_empty(),
+        "statements left waiting behind the lock: {stale:?}"
+    );
     // The database comes back: the same clients keep pushing.
     locker.execute("ROLLBACK").await.unwrap();
     locker.close().await.unwrap();
@@ -297,4 +318,261 @@ async fn sustained_overload_is_shed_with_429_and_503_and_memory_stays_bounded() 
         peak_kb / 1024,
         PEAK_RSS_BOUND_KB / 1024
     );
+}
+
+const BODY_MEMORY: usize = 48 * 1024 * 1024;
+const LARGE_CLIENTS: usize = 32;
+const LARGE_ROUNDS: usize = 3;
+const LARGE_EVENTS: usize = 2_000;
+/// Each event is followed by this much JSON whitespace: an 8 MiB body of 2,000 events.
+const PADDING: usize = 4 * 1024;
+const PIECE: usize = 512 * 1024;
+
+/// A batch of `LARGE_EVENTS` events, about 8 MiB with its padding.
+fn large_batch(client: usize, round: usize) -> Vec<u8> {
+    let padding = " ".repeat(PADDING);
+    let mut body = b"[".to_vec();
+    for i in 0..LARGE_EVENTS {
+        if i > 0 {
+            body.push(b',');
+        }
+        let event = json!({
+            "id": format!("large-c{client}-r{round}-e{i}"),
+            "timestamp": "2026-11-02T10:00:00Z",
+            "team": format!("team{}", client % 4),
+            "provider": "openai",
+            "model": "gpt-4o",
+            "usage": {"input_tokens": 1000, "output_tokens": 10},
+        });
+        body.extend_from_slice(&serde_json::to_vec(&event).unwrap());
+        body.extend_from_slice(padding.as_bytes());
+    }
+    body.push(b']');
+    body
+}
+
+/// One answer read off a raw connection.
+struct RawAnswer {
+    status: u16,
+    retry_after: bool,
+    body: String,
+}
+
+/// Reads one HTTP/1.1 answer with a Content-Length body.
+async fn read_answer(reader: &mut tokio::net::tcp::OwnedReadHalf) -> Option<RawAnswer> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buffer.len() >= end + 4 + length {
+                let status = head.split_whitespace().nth(1)?.parse().ok()?;
+                return Some(RawAnswer {
+                    status,
+                    retry_after: head.lines().any(|l| l.starts_with("retry-after:")),
+                    body: String::from_utf8_lossy(&buffer[end + 4..end + 4 + length]).into_owned(),
+                });
+            }
+        }
+        let n = reader.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Sends `body` in pieces with pauses (with a Content-Length, or chunked), stopping as soon as
+/// the answer arrives (a refused body is answered before it is read).
+async fn send_slowly(address: &str, body: &[u8], declared: bool) -> Option<RawAnswer> {
+    let stream = tokio::net::TcpStream::connect(address).await.ok()?;
+    let (mut reader, mut writer) = stream.into_split();
+    let framing = if declared {
+        format!("Content-Length: {}\r\n", body.len())
+    } else {
+        "Transfer-Encoding: chunked\r\n".to_owned()
+    };
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ADMIN_KEY}\r\n\
+         Content-Type: application/json\r\n{framing}Connection: close\r\n\r\n"
+    );
+    let answer = tokio::spawn(async move { read_answer(&mut reader).await });
+    let mut pieces: Vec<Vec<u8>> = Vec::new();
+    for piece in body.chunks(PIECE) {
+        if declared {
+            pieces.push(piece.to_vec());
+        } else {
+            let mut framed = format!("{:x}\r\n", piece.len()).into_bytes();
+            framed.extend_from_slice(piece);
+            framed.extend_from_slice(b"\r\n");
+            pieces.push(framed);
+        }
+    }
+    if !declared {
+        pieces.push(b"0\r\n\r\n".to_vec());
+    }
+    if writer.write_all(head.as_bytes()).await.is_ok() {
+        for piece in pieces {
+            if answer.is_finished() || writer.write_all(&piece).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    tokio::time::timeout(HUNG, answer).await.ok()?.ok()?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_large_bodies_at_once_are_refused_429_past_the_body_budget_and_memory_stays_bounded() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let database_url = common::fresh_database().await;
+    let budget = BODY_MEMORY.to_string();
+    let service = start_service_with(
+        &database_url,
+        &[
+            ("TOKENLEDGER_BODY_MEMORY", &budget),
+            ("TOKENLEDGER_DB_TIMEOUT_MS", "5000"),
+        ],
+    )
+    .await;
+    let rss_at_start = service.status_field("VmRSS:");
+    let address = service.url.trim_start_matches("http://").to_owned();
+    let bodies: Arc<Vec<Vec<Vec<u8>>>> = Arc::new(
+        (0..LARGE_CLIENTS)
+            .map(|c| (0..LARGE_ROUNDS).map(|r| large_batch(c, r)).collect())
+            .collect(),
+    );
+    let body_size = bodies[0][0].len();
+
+    let mut tasks = Vec::new();
+    for c in 0..LARGE_CLIENTS {
+        let (address, bodies) = (address.clone(), bodies.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for r in 0..LARGE_ROUNDS {
+                // Half the clients declare their length, half send chunked bodies of unknown length.
+                let answer = send_slowly(&address, &bodies[c][r], c % 2 == 0).await;
+                answers.push(answer);
+            }
+            answers
+        }));
+    }
+    let mut rss_samples = Vec::new();
+    while !tasks.iter().all(|t| t.is_finished()) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        rss_samples.push(service.status_field("VmRSS:") / 1024);
+    }
+    let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut unanswered = 0;
+    let mut accepted = 0u64;
+    let mut bad = Vec::new();
+    for task in tasks {
+        for answer in task.await.unwrap() {
+            let Some(answer) = answer else {
+                unanswered += 1;
+                continue;
+            };
+            *statuses.entry(answer.status).or_default() += 1;
+            let parsed: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+            match answer.status {
+                200 => {
+                    assert_eq!(parsed["rejected"], json!([]), "{}", answer.body);
+                    accepted += parsed["accepted"].as_u64().unwrap();
+                }
+                429 if answer.retry_after && parsed["error"]["code"] == "overloaded" => {}
+                _ => bad.push(format!("{}: {}", answer.status, answer.body)),
+            }
+        }
+    }
+    let peak_kb = service.status_field("VmHWM:");
+    println!(
+        "large bodies: {LARGE_CLIENTS} clients x {LARGE_ROUNDS} bodies of {} MiB, sent in {} KiB pieces, \
+         body budget {} MiB: {statuses:?}, {unanswered} unanswered",
+        body_size / (1024 * 1024),
+        PIECE / 1024,
+        BODY_MEMORY / (1024 * 1024)
+    );
+    println!(
+        "large bodies: peak RSS (VmHWM) {} MiB; RSS at start {} MiB, samples (MiB) {rss_samples:?}",
+        peak_kb / 1024,
+        rss_at_start / 1024
+    );
+
+    assert!(bad.is_empty(), "{:?}", &bad[..bad.len().min(5)]);
+    assert_eq!(unanswered, 0, "connections closed or hung without an answer");
+    assert!(
+        statuses.get(&429).is_some_and(|&n| n > 0),
+        "no 429: the budget was never reached"
+    );
+    assert!(statuses.get(&200).is_some_and(|&n| n > 0), "nothing was accepted");
+    // What was acknowledged is stored, once.
+    let mut db = sqlx::PgConnection::connect(&database_url).await.unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_id LIKE 'large-%'")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(u64::try_from(stored).unwrap(), accepted);
+    // Bodies in memory stayed within the budget: without it, 32 bodies of 8 MiB (16 MiB of
+    // capacity for a chunked one) would be held at once.
+    let bound_kb = rss_at_start + (BODY_MEMORY as u64 + 64 * 1024 * 1024) / 1024;
+    assert!(
+        peak_kb < bound_kb,
+        "peak RSS {} MiB is over {} MiB (start + body budget + 64 MiB)",
+        peak_kb / 1024,
+        bound_kb / 1024
+    );
+}
+
+/// Sends one keep-alive request on `stream` and reads its answer's status.
+async fn request_on(stream: &mut tokio::net::TcpStream, address: &str) -> Option<u16> {
+    let head = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.ok()?;
+    let mut buffer = [0u8; 4096];
+    let n = stream.read(&mut buffer).await.ok()?;
+    let text = String::from_utf8_lossy(&buffer[..n]).into_owned();
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_wait_until_one_closes() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let database_url = common::fresh_database().await;
+    let service = start_service_with(
+        &database_url,
+        &[
+            ("TOKENLEDGER_MAX_CONNECTIONS", "2"),
+            ("TOKENLEDGER_HTTP_WORKERS", "1"),
+        ],
+    )
+    .await;
+    let address = service.url.trim_start_matches("http://").to_owned();
+    // start_service_with's readiness probe has closed its connections; two open ones fill the limit.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut first = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let mut second = tokio::net::TcpStream::connect(&address).await.unwrap();
+    assert_eq!(request_on(&mut first, &address).await, Some(200));
+    assert_eq!(request_on(&mut second, &address).await, Some(200));
+    // A third connection is accepted by the kernel but not served while both stay open.
+    let mut third = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let waiting = tokio::time::timeout(Duration::from_secs(1), request_on(&mut third, &address)).await;
+    assert!(
+        waiting.is_err(),
+        "a third connection was served past the limit of 2: {waiting:?}"
+    );
+    // One closes: the waiting request is answered.
+    drop(first);
+    let served = tokio::time::timeout(HUNG, async {
+        let mut buffer = [0u8; 4096];
+        let n = third.read(&mut buffer).await.unwrap();
+        String::from_utf8_lossy(&buffer[..n]).into_owned()
+    })
+    .await
+    .expect("the waiting connection was not served after another closed");
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    drop(second);
 }

@@ -26,7 +26,6 @@ pub mod unpriced;
 
 use crate::error::ApiError;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -171,40 +170,17 @@ pub async fn json_body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Pay
     })
 }
 
-/// Reads the body in chunks, refusing it as soon as it passes the limit, or 408 when it misses
-/// its deadline (`middleware::body_deadline`).
+/// Reads the body within `limit` and the process's body budget (`body::read`).
 pub async fn read_body(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
-) -> Result<Vec<u8>, ApiError> {
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    let mut body = Vec::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            if deadline::is_timeout(&e) {
-                body_timeout(req)
-            } else {
-                ApiError::bad_request("malformed_body", format!("could not read the body: {e}"))
-            }
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+) -> Result<body::Body, ApiError> {
+    body::read(req, payload, limit).await
 }
 
 /// The 408 of a body that did not arrive within the deadline (`deadline`).
-fn body_timeout(req: &HttpRequest) -> ApiError {
+pub(crate) fn body_timeout(req: &HttpRequest) -> ApiError {
     let limit = req
         .app_data::<web::Data<crate::startup::AppState>>()
         .map_or(std::time::Duration::ZERO, |state| state.config.body_timeout);
