@@ -101,18 +101,21 @@ async fn start_service_with(database_url: &str, settings: &[(&str, &str)]) -> Se
     }
 }
 
+/// One event with this id and team (the same usage every time).
+fn usage_event(id: String, team: String) -> Value {
+    json!({
+        "id": id,
+        "timestamp": "2026-11-02T10:00:00Z",
+        "team": team,
+        "provider": "openai",
+        "model": "gpt-4o",
+        "usage": {"input_tokens": 1000, "output_tokens": 10},
+    })
+}
+
 fn batch(client: usize, n: u64) -> Vec<u8> {
     let events: Vec<Value> = (0..EVENTS_PER_REQUEST)
-        .map(|i| {
-            json!({
-                "id": format!("c{client}-r{n}-e{i}"),
-                "timestamp": "2026-11-02T10:00:00Z",
-                "team": format!("team{}", client % 8),
-                "provider": "openai",
-                "model": "gpt-4o",
-                "usage": {"input_tokens": 1000, "output_tokens": 10},
-            })
-        })
+        .map(|i| usage_event(format!("c{client}-r{n}-e{i}"), format!("team{}", client % 8)))
         .collect();
     serde_json::to_vec(&events).unwrap()
 }
@@ -336,14 +339,10 @@ fn large_batch(client: usize, round: usize) -> Vec<u8> {
         if i > 0 {
             body.push(b',');
         }
-        let event = json!({
-            "id": format!("large-c{client}-r{round}-e{i}"),
-            "timestamp": "2026-11-02T10:00:00Z",
-            "team": format!("team{}", client % 4),
-            "provider": "openai",
-            "model": "gpt-4o",
-            "usage": {"input_tokens": 1000, "output_tokens": 10},
-        });
+        let event = usage_event(
+            format!("large-c{client}-r{round}-e{i}"),
+            format!("team{}", client % 4),
+        );
         body.extend_from_slice(&serde_json::to_vec(&event).unwrap());
         body.extend_from_slice(padding.as_bytes());
     }
