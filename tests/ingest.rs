@@ -463,3 +463,68 @@ async fn every_outcome_is_counted_in_the_metrics() {
     assert!(text.contains(r#"tokenledger_events_total{outcome="duplicate",reason=""} 1"#));
     assert!(text.contains(r#"tokenledger_events_total{outcome="rejected",reason="invalid_currency"} 1"#));
 }
+
+/// The migration that turned `event_keys.id_hash` from `bytea` into `uuid` keeps every stored key:
+/// a retry, after the upgrade, of an event stored before it is a duplicate, not a second event.
+#[tokio::test]
+async fn keys_stored_before_the_uuid_migration_still_catch_retries() {
+    const UUID_MIGRATION: i64 = 20261203000001;
+    let sent = event("stored-before-the-upgrade", "search", "openai", "gpt-4o", usage());
+
+    // The key the writer stores for this event, learned from a database at the current schema.
+    let reference = spawn_app().await;
+    assert_eq!(reference.post_events(&sent).await.status(), 200);
+    let (id_hash, content_hash): (sqlx::types::Uuid, Vec<u8>) =
+        sqlx::query_as("SELECT id_hash, content_hash FROM event_keys")
+            .fetch_one(&reference.db().await)
+            .await
+            .unwrap();
+    reference.stop().await;
+
+    // A database at the schema before that migration, holding the key as it was stored then.
+    let database_url = common::fresh_database().await;
+    let old = sqlx::PgPool::connect(&database_url).await.unwrap();
+    let mut migrator = sqlx::migrate!();
+    let before: Vec<_> = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < UUID_MIGRATION)
+        .cloned()
+        .collect();
+    assert!(
+        before.len() < migrator.migrations.len(),
+        "the uuid migration is gone"
+    );
+    migrator.migrations = before.into();
+    migrator.run(&old).await.unwrap();
+    sqlx::query("INSERT INTO teams (name) VALUES ('search')")
+        .execute(&old)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO event_keys (team_id, id_hash, content_hash, ts)
+         SELECT team_id, $1, $2, '2026-11-02T10:00:00Z' FROM teams WHERE name = 'search'",
+    )
+    .bind(id_hash.as_bytes().as_slice())
+    .bind(&content_hash)
+    .execute(&old)
+    .await
+    .unwrap();
+    old.close().await;
+
+    // The service migrates the database as it starts; the retry finds the converted key.
+    let admin_key = format!("tl_test_admin_{:016x}", rand::random::<u64>());
+    let config = common::test_config(&database_url, &admin_key);
+    let app = common::start(config, admin_key, database_url).await;
+    let response = app.post_events(&sent).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({"accepted": 0, "duplicates": 1, "rejected": []}));
+    assert_eq!(stored_events(&app).await, 0, "the retry was stored a second time");
+    let converted: sqlx::types::Uuid = sqlx::query_scalar("SELECT id_hash FROM event_keys")
+        .fetch_one(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(converted, id_hash);
+    app.stop().await;
+}

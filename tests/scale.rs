@@ -27,7 +27,7 @@ use std::collections::{BTreeSet, HashSet};
 const PROBE: &str = "CREATE TABLE scale_probe (
     team_id  bigint NOT NULL,
     event_id text NOT NULL,
-    id_hash  bytea NOT NULL,
+    id_hash  uuid NOT NULL,
     batch_id integer NOT NULL,
     amount   numeric,
     UNIQUE (event_id),

@@ -28,7 +28,7 @@ pub enum Insert {
 /// The columns of a batch, as the arrays the statements UNNEST.
 struct Columns {
     team_id: Vec<i64>,
-    id_hash: Vec<Vec<u8>>,
+    id_hash: Vec<sqlx::types::Uuid>,
     content_hash: Vec<Vec<u8>>,
     ts: Vec<DateTime<Utc>>,
     event_id: Vec<String>,
@@ -74,7 +74,7 @@ impl Columns {
         for row in order.iter().map(|&i| &batch[i]) {
             let e = &row.event;
             c.team_id.push(row.team_id);
-            c.id_hash.push(row.id_hash.to_vec());
+            c.id_hash.push(sqlx::types::Uuid::from_bytes(row.id_hash));
             c.content_hash.push(row.content_hash.to_vec());
             c.ts.push(e.timestamp);
             c.event_id.push(e.id.clone());
@@ -174,7 +174,7 @@ async fn insert_all(conn: &mut PgConnection, c: &Columns) -> Result<(), sqlx::Er
         r#"
         WITH input AS (
             SELECT * FROM UNNEST(
-                $1::bigint[], $2::bytea[], $3::bytea[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
+                $1::bigint[], $2::uuid[], $3::bytea[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
                 $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[],
                 $15::bigint[], $16::bigint[], $17::bigint[], $18::numeric[], $19::numeric[], $20::text[],
                 $21::bigint[], $22::numeric[], $23::text[]
@@ -243,7 +243,7 @@ async fn insert_new(
         r#"
         WITH input AS (
             SELECT * FROM UNNEST(
-                $1::bigint[], $2::bytea[], $3::bytea[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
+                $1::bigint[], $2::uuid[], $3::bytea[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
                 $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[],
                 $15::bigint[], $16::bigint[], $17::bigint[], $18::numeric[], $19::numeric[], $20::text[],
                 $21::bigint[], $22::numeric[], $23::text[]
@@ -315,23 +315,26 @@ async fn insert_new(
     let unseen: Vec<usize> = (0..n).filter(|&i| outcome[i].is_none()).collect();
     if !unseen.is_empty() {
         let teams: Vec<i64> = unseen.iter().map(|&i| batch[i].team_id).collect();
-        let hashes: Vec<Vec<u8>> = unseen.iter().map(|&i| batch[i].id_hash.to_vec()).collect();
+        let hashes: Vec<sqlx::types::Uuid> = unseen
+            .iter()
+            .map(|&i| sqlx::types::Uuid::from_bytes(batch[i].id_hash))
+            .collect();
         let found = sqlx::query!(
             r#"SELECT k.team_id AS "team_id!", k.id_hash AS "id_hash!", k.content_hash AS "content_hash!"
-               FROM UNNEST($1::bigint[], $2::bytea[]) AS u(team_id, id_hash)
+               FROM UNNEST($1::bigint[], $2::uuid[]) AS u(team_id, id_hash)
                JOIN event_keys k ON k.team_id = u.team_id AND k.id_hash = u.id_hash"#,
             &teams,
             &hashes,
         )
         .fetch_all(&mut *conn)
         .await?;
-        let found: std::collections::HashMap<(i64, &[u8]), &[u8]> = found
+        let found: std::collections::HashMap<(i64, [u8; 16]), &[u8]> = found
             .iter()
-            .map(|f| ((f.team_id, f.id_hash.as_slice()), f.content_hash.as_slice()))
+            .map(|f| ((f.team_id, *f.id_hash.as_bytes()), f.content_hash.as_slice()))
             .collect();
         for i in unseen {
             outcome[i] = found
-                .get(&(batch[i].team_id, batch[i].id_hash.as_slice()))
+                .get(&(batch[i].team_id, batch[i].id_hash))
                 .map(|content_hash| Insert::Exists {
                     content_hash: content_hash.to_vec(),
                 });
@@ -597,7 +600,7 @@ pub async fn copy_new(conn: &mut PgConnection, batch: &[NewEvent]) -> Result<u64
         let ts = e.timestamp.format("%Y-%m-%d %H:%M:%S%.6f+00");
         let _ = writeln!(
             keys,
-            "{}\t\\\\x{}\t\\\\x{}\t{ts}",
+            "{}\t{}\t\\\\x{}\t{ts}",
             row.team_id,
             hex::encode(row.id_hash),
             hex::encode(row.content_hash)
