@@ -35,6 +35,10 @@ fn scale(n: usize) -> usize {
 }
 
 /// A usage event as a gateway would send it; `n` makes it unique.
+/// The time events are dated back from, fixed for the run: an event sent again must be the same
+/// event (a duplicate), not the same id with a new timestamp (an id conflict).
+static EPOCH: std::sync::LazyLock<chrono::DateTime<chrono::Utc>> = std::sync::LazyLock::new(chrono::Utc::now);
+
 fn event(n: usize) -> Value {
     let models = [
         ("openai", "gpt-4o-mini"),
@@ -44,7 +48,7 @@ fn event(n: usize) -> Value {
         ("bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0"),
     ];
     let (provider, model) = models[n % models.len()];
-    let ts = chrono::Utc::now() - chrono::TimeDelta::seconds((n % 86_400) as i64);
+    let ts = *EPOCH - chrono::TimeDelta::seconds((n % 86_400) as i64);
     let feature = ["chat", "search", "rerank"][n % 3];
     json!({
         "id": format!("bench-{n}"),
@@ -541,6 +545,12 @@ async fn main() {
             .collect();
         let ((dup_accepted, duplicates), dup_cost) =
             measured(pid, send_batches(&service, dup_bodies, 4)).await;
+        // Not a speed: the phase must have measured what it says, half new and half duplicates.
+        assert_eq!(
+            (dup_accepted, duplicates),
+            (batch_events as u64 / 2, batch_events as u64 / 2),
+            "the duplicate phase did not see the duplicates it sent"
+        );
         figures.insert(
             "duplicates",
             json!({"events_per_second": (dup_accepted + duplicates) as f64 / dup_cost.seconds,
