@@ -4,6 +4,7 @@ use crate::domain::UsageEvent;
 use crate::pricing::PricedCost;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use sqlx::types::Uuid;
 use sqlx::PgConnection;
 
 /// An event ready to be written: validated, priced (or not), with its team resolved.
@@ -28,7 +29,7 @@ pub enum Insert {
 /// The columns of a batch, as the arrays the statements UNNEST.
 struct Columns {
     team_id: Vec<i64>,
-    id_hash: Vec<sqlx::types::Uuid>,
+    id_hash: Vec<Uuid>,
     content_hash: Vec<Vec<u8>>,
     ts: Vec<DateTime<Utc>>,
     event_id: Vec<String>,
@@ -74,7 +75,7 @@ impl Columns {
         for row in order.iter().map(|&i| &batch[i]) {
             let e = &row.event;
             c.team_id.push(row.team_id);
-            c.id_hash.push(sqlx::types::Uuid::from_bytes(row.id_hash));
+            c.id_hash.push(Uuid::from_bytes(row.id_hash));
             c.content_hash.push(row.content_hash.to_vec());
             c.ts.push(e.timestamp);
             c.event_id.push(e.id.clone());
@@ -315,9 +316,9 @@ async fn insert_new(
     let unseen: Vec<usize> = (0..n).filter(|&i| outcome[i].is_none()).collect();
     if !unseen.is_empty() {
         let teams: Vec<i64> = unseen.iter().map(|&i| batch[i].team_id).collect();
-        let hashes: Vec<sqlx::types::Uuid> = unseen
+        let hashes: Vec<Uuid> = unseen
             .iter()
-            .map(|&i| sqlx::types::Uuid::from_bytes(batch[i].id_hash))
+            .map(|&i| Uuid::from_bytes(batch[i].id_hash))
             .collect();
         let found = sqlx::query!(
             r#"SELECT k.team_id AS "team_id!", k.id_hash AS "id_hash!", k.content_hash AS "content_hash!"
