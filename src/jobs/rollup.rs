@@ -44,6 +44,7 @@ pub async fn run_once(pool: &PgPool) -> Result<PassReport, sqlx::Error> {
     let Some(from) = rollups::lock_watermark(&mut tx).await? else {
         return Ok(PassReport::default());
     };
+    rollups::without_jit(&mut tx).await?;
     let to = rollups::horizon(&mut tx).await?;
     let (team_ids, hours) = rollups::take_pending(&mut tx, MAX_PENDING).await?;
     if !team_ids.is_empty() {
