@@ -12,6 +12,8 @@
 //! - rollup lag: how long after the last acknowledged event the rollups hold every event.
 //!
 //! It prints one table and writes `target/bench-ingest.json`. Nothing here asserts a speed.
+//! `BENCH_TIMELINE=1` also prints every answer of the fixed-rate phase slower than 10 ms, with the
+//! wall-clock time it came, to match against the database's log or the disk's statistics.
 //! Sizes can be scaled with `BENCH_SCALE` (default 1.0). `DATABASE_URL` (a server where it may
 //! create a database) is used when set; otherwise a private cluster is started.
 
@@ -318,6 +320,7 @@ async fn open_loop_latencies(
     connections: usize,
 ) -> (Vec<f64>, u64) {
     let total = (rate * duration.as_secs_f64()) as usize;
+    let timeline = std::env::var_os("BENCH_TIMELINE").is_some();
     let start = tokio::time::Instant::now() + Duration::from_millis(50);
     let mut tasks = Vec::new();
     for c in 0..connections {
@@ -343,6 +346,15 @@ async fn open_loop_latencies(
                     failed += 1;
                 }
                 latencies.push(due.elapsed().as_secs_f64() * 1e3);
+                if timeline && due.elapsed() > Duration::from_millis(10) {
+                    // For finding what stalls: match these against the database's log or iostat.
+                    eprintln!(
+                        "slow answer: due {:.3} s into the phase, {:.1} ms, answered at {}",
+                        (due - start).as_secs_f64(),
+                        due.elapsed().as_secs_f64() * 1e3,
+                        chrono::Utc::now().format("%H:%M:%S%.3f UTC")
+                    );
+                }
                 i += connections;
             }
             (latencies, failed)

@@ -6,6 +6,7 @@ mod common;
 
 use common::event;
 use serde_json::{json, Value};
+use sqlx::Connection;
 use tokenledger::config::DatabaseConfig;
 
 #[tokio::test]
@@ -55,5 +56,22 @@ async fn the_embedded_cluster_keeps_data_across_restarts() {
         .unwrap();
     assert_eq!(again["duplicates"], 1);
     app.stop().await;
+
+    // The cluster asks the kernel to write back what its backends write as they go, so the page
+    // cache does not flush hundreds of megabytes at once behind the WAL's fsync (README,
+    // Performance).
+    let cluster = tokenledger::embedded_postgres::EmbeddedPostgres::start(&dir.join("postgres"))
+        .await
+        .unwrap();
+    let mut conn = sqlx::PgConnection::connect(&cluster.url_for("postgres"))
+        .await
+        .unwrap();
+    let flush_after: String = sqlx::query_scalar("SHOW backend_flush_after")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(flush_after, "256kB");
+    conn.close().await.unwrap();
+    cluster.stop().await.unwrap();
     std::fs::remove_dir_all(&dir).ok();
 }
