@@ -345,13 +345,13 @@ async fn open_loop_latencies(
                 if !matches!(&response, Ok(r) if r.status() == 200) {
                     failed += 1;
                 }
-                latencies.push(due.elapsed().as_secs_f64() * 1e3);
-                if timeline && due.elapsed() > Duration::from_millis(10) {
+                let latency_ms = due.elapsed().as_secs_f64() * 1e3;
+                latencies.push(latency_ms);
+                if timeline && latency_ms > 10.0 {
                     // For finding what stalls: match these against the database's log or iostat.
                     eprintln!(
-                        "slow answer: due {:.3} s into the phase, {:.1} ms, answered at {}",
+                        "slow answer: due {:.3} s into the phase, {latency_ms:.1} ms, answered at {}",
                         (due - start).as_secs_f64(),
-                        due.elapsed().as_secs_f64() * 1e3,
                         chrono::Utc::now().format("%H:%M:%S%.3f UTC")
                     );
                 }

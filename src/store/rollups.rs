@@ -25,7 +25,7 @@ pub async fn lock_watermark(conn: &mut PgConnection) -> Result<Option<i64>, sqlx
 /// the events table holds about a million rows, each pass spent tens to hundreds of milliseconds
 /// of CPU in LLVM to save a few of execution. `perf` over the ingest bench's single-event phases
 /// found LLVM at a quarter of PostgreSQL's CPU; without it that phase took 6.0–6.8 s of database
-/// CPU instead of 7.7–8.2 s, and served 15.5–16.5k requests/s instead of 14.2–14.9k.
+/// CPU instead of 8.1–8.2 s, and served 15.5–16.5k requests/s instead of 14.3–14.9k.
 pub async fn without_jit(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query("SET LOCAL jit = off").execute(conn).await?;
     Ok(())
